@@ -1,0 +1,57 @@
+/**
+ * Late-bound values. Some facts exist only once earlier steps have run: the PCI address of VF 1
+ * after sriov_numvfs was written, the /dev/vhost-vdpa-N node after `vdpa dev add`. Compiled
+ * artifacts carry tokens `@{kind:arg1:arg2...}` for them; the executor resolves the tokens in a
+ * step's action right before running it. A dry-run prints them unresolved ("known at apply time").
+ */
+import {VirtlabError} from '../errors.js'
+import type {HostFs} from '../host/fs.js'
+import type {Action} from './step.js'
+
+export type TokenResolver = (args: string[], fs: HostFs) => Promise<string>
+
+const resolvers = new Map<string, TokenResolver>()
+
+export function registerTokenResolver(kind: string, resolver: TokenResolver): void {
+  resolvers.set(kind, resolver)
+}
+
+const TOKEN = /@\{([a-z][a-z0-9-]*)((?::[A-Za-z0-9_.\/-]+)*)\}/g
+
+export function token(kind: string, ...args: (string | number)[]): string {
+  return `@{${[kind, ...args.map(String)].join(':')}}`
+}
+
+export function hasTokens(text: string): boolean {
+  TOKEN.lastIndex = 0
+  return TOKEN.test(text)
+}
+
+export async function resolveTokens(text: string, fs: HostFs): Promise<string> {
+  const matches = [...text.matchAll(TOKEN)]
+  if (matches.length === 0) return text
+  let out = ''
+  let last = 0
+  for (const m of matches) {
+    const kind = m[1] ?? ''
+    const args = (m[2] ?? '').split(':').filter(Boolean)
+    const resolver = resolvers.get(kind)
+    if (!resolver) throw new VirtlabError('TOKEN_UNKNOWN', `internal: no resolver for @{${kind}}`)
+    out += text.slice(last, m.index) + (await resolver(args, fs))
+    last = (m.index ?? 0) + m[0].length
+  }
+  return out + text.slice(last)
+}
+
+/** Resolve every token in an action's strings (argv, paths, values, file content). */
+export async function resolveActionTokens(action: Action, fs: HostFs): Promise<Action> {
+  const r = (s: string) => resolveTokens(s, fs)
+  switch (action.kind) {
+    case 'exec': return {...action, argv: await Promise.all(action.argv.map(r))}
+    case 'write': return {...action, path: await r(action.path), value: await r(action.value)}
+    case 'file': return {...action, path: await r(action.path), content: await r(action.content)}
+    case 'mkdir': return {...action, path: await r(action.path)}
+    case 'remove': return {...action, path: await r(action.path)}
+    case 'wait': return action
+  }
+}
