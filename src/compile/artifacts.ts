@@ -48,6 +48,8 @@ export interface Artifacts {
   netns: string | undefined
   /** Labels of degraded paths, e.g. "degraded: no vhost-net (userspace virtio backend)". */
   degraded: string[]
+  /** Decisions the compiler took (memfd for vhost-user, derived hugepages...), for plan notes. */
+  notes: string[]
   domains: DomainArtifact[]
   networks: NetworkArtifact[]
   qemu: QemuArtifact[]

@@ -45,3 +45,13 @@ export function deriveUuid(lab: string, vm: string): string {
 export function domainName(lab: string, vm: string): string {
   return `${NAME_PREFIX}-${lab}-${vm}`
 }
+
+/** The bridge-side end of a switch's host veth (in the host namespace): vl<tag>h<switch>. */
+export function hostVethName(lab: string, switchIndex: number): string {
+  return `${NAME_PREFIX}${labTag(lab)}h${switchIndex}`
+}
+
+/** The lab's host-side endpoint of a switch, inside the lab's namespace: host<switch>. */
+export function hostEndpointName(switchIndex: number): string {
+  return `host${switchIndex}`
+}

@@ -15,6 +15,19 @@ export interface HostFacts {
   /** Hugepages per page size in KiB ('2048', '1048576'). */
   hugepages: Record<string, {total: number; free: number}>
   hugetlbfsMounts: {path: string; pagesizeKiB: number}[]
+  // ---- optional details filled by gatherFacts (src/host/probe.ts); absent in ASSUMED_FACTS ----
+  /** /proc/sys/kernel/osrelease. */
+  kernelRelease?: string | undefined
+  /** QEMU version number ("7.2.22"), undefined when qemu-system-x86_64 is missing. */
+  qemuVersion?: string | undefined
+  /** How `kvm` was decided (the measured probe, src/host/kvm-probe.ts). */
+  kvmProbe?: {reason: string; cached: boolean; kvmMs?: number | undefined; tcgMs?: number | undefined} | undefined
+  /** Hugepages per NUMA node ('0') and page size in KiB ('2048'). */
+  hugepagesByNode?: Record<string, Record<string, {total: number; free: number}>>
+  /** Entries in /sys/kernel/iommu_groups (0: no IOMMU). */
+  iommuGroups?: number
+  /** Does /sys/bus/vdpa exist? */
+  vdpaBus?: boolean
 }
 
 export const ASSUMED_FACTS: HostFacts = {

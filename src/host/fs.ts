@@ -22,6 +22,8 @@ export interface WriteOptions {
   mode?: number
   /** Write to a temp file, fsync, rename: readers never see a partial file. */
   atomic?: boolean
+  /** Create the file; fail with EEXIST when it already exists (open flag 'wx'). Not combined with atomic. */
+  exclusive?: boolean
 }
 
 export interface HostFs {
@@ -30,6 +32,10 @@ export interface HostFs {
   /** Map a host path to the path on this machine (for handing to a child process). */
   resolve(hostPath: string): string
   readFile(hostPath: string): Promise<string>
+  /** Read a file's raw bytes (kernels, libraries, archives). Optional so existing fakes keep compiling. */
+  readBytes?(hostPath: string): Promise<Uint8Array>
+  /** Write raw bytes (same options as writeFile). Optional so existing fakes keep compiling. */
+  writeBytes?(hostPath: string, content: Uint8Array, options?: WriteOptions): Promise<void>
   /** Read a file, or undefined when it does not exist. */
   tryReadFile(hostPath: string): Promise<string | undefined>
   writeFile(hostPath: string, content: string, options?: WriteOptions): Promise<void>
@@ -65,6 +71,14 @@ export class RootedFs implements HostFs {
     return fsp.readFile(this.resolve(hostPath), 'utf8')
   }
 
+  async readBytes(hostPath: string): Promise<Uint8Array> {
+    return fsp.readFile(this.resolve(hostPath))
+  }
+
+  async writeBytes(hostPath: string, content: Uint8Array, options: WriteOptions = {}): Promise<void> {
+    await this.write(hostPath, content, options)
+  }
+
   async tryReadFile(hostPath: string): Promise<string | undefined> {
     try {
       return await this.readFile(hostPath)
@@ -75,9 +89,14 @@ export class RootedFs implements HostFs {
   }
 
   async writeFile(hostPath: string, content: string, options: WriteOptions = {}): Promise<void> {
+    await this.write(hostPath, content, options)
+  }
+
+  private async write(hostPath: string, content: string | Uint8Array, options: WriteOptions): Promise<void> {
     const target = this.resolve(hostPath)
     if (!options.atomic) {
-      await fsp.writeFile(target, content, options.mode === undefined ? {} : {mode: options.mode})
+      const flag = options.exclusive ? 'wx' : 'w'
+      await fsp.writeFile(target, content, options.mode === undefined ? {flag} : {flag, mode: options.mode})
       return
     }
     const temp = `${target}.tmp-${process.pid}`

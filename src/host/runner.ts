@@ -63,7 +63,8 @@ export class ExecaRunner implements CommandRunner {
     })
     const stdout = String(result.stdout ?? '')
     const stderr = String(result.stderr ?? '')
-    if (result.failed && result.exitCode === undefined) {
+    // A timed-out or cancelled command is a failure even when it trapped SIGTERM and exited 0 (QEMU does).
+    if (result.timedOut || result.isCanceled || (result.failed && result.exitCode === undefined)) {
       const reason = result.timedOut
         ? `timed out after ${Math.round((options.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000)} s`
         : result.isCanceled

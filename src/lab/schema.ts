@@ -40,7 +40,7 @@ export const Parameter = Type.Object({
 // ---- host preparation ----------------------------------------------------------------------------
 
 export const Hugepages = Type.Object({
-  size: Type.Union([Type.Literal('2M'), Type.Literal('1G')], {default: '2M', description: 'page size'}),
+  size: Type.Optional(Type.Union([Type.Literal('2M'), Type.Literal('1G')], {default: '2M', description: 'page size (default 2M)'})),
   count: Int(1, 65536, {description: 'pages the lab needs (virtlab raises nr_hugepages to at least this and restores it at down)'}),
   node: Type.Optional(Int(0, 63, {description: 'NUMA node to reserve on (default: system-wide)'})),
   mount: Type.Optional(HostPath),

@@ -10,8 +10,8 @@
 export type Argv = string[]
 
 export type Action =
-  /** Run a command. Exit codes listed in okExitCodes (besides 0) count as success. */
-  | {kind: 'exec'; argv: Argv; timeoutMs?: number; input?: string; okExitCodes?: number[]}
+  /** Run a command. Exit codes listed in okExitCodes (besides 0) count as success. env: extra environment variables. */
+  | {kind: 'exec'; argv: Argv; timeoutMs?: number; input?: string; okExitCodes?: number[]; env?: Record<string, string>}
   /** Write a value to a host file (sysfs, procfs). */
   | {kind: 'write'; path: string; value: string}
   /** Create a directory (and parents) with a mode, optionally owned by a user:group resolved on the host. */

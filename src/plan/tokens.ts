@@ -6,9 +6,15 @@
  */
 import {VirtlabError} from '../errors.js'
 import type {HostFs} from '../host/fs.js'
+import type {CommandRunner} from '../host/runner.js'
 import type {Action} from './step.js'
 
-export type TokenResolver = (args: string[], fs: HostFs) => Promise<string>
+/**
+ * Resolve one token from its arguments. Most resolvers read the host through fs only; a few
+ * (recording a VF's admin state with `ip -j link show`) also need the command runner, which
+ * callers pass when they have one.
+ */
+export type TokenResolver = (args: string[], fs: HostFs, runner?: CommandRunner) => Promise<string>
 
 const resolvers = new Map<string, TokenResolver>()
 
@@ -16,7 +22,7 @@ export function registerTokenResolver(kind: string, resolver: TokenResolver): vo
   resolvers.set(kind, resolver)
 }
 
-const TOKEN = /@\{([a-z][a-z0-9-]*)((?::[A-Za-z0-9_.\/-]+)*)\}/g
+const TOKEN = /@\{([a-z][a-z0-9-]*)((?::[A-Za-z0-9_./-]+)*)\}/g
 
 export function token(kind: string, ...args: (string | number)[]): string {
   return `@{${[kind, ...args.map(String)].join(':')}}`
@@ -27,7 +33,7 @@ export function hasTokens(text: string): boolean {
   return TOKEN.test(text)
 }
 
-export async function resolveTokens(text: string, fs: HostFs): Promise<string> {
+export async function resolveTokens(text: string, fs: HostFs, runner?: CommandRunner): Promise<string> {
   const matches = [...text.matchAll(TOKEN)]
   if (matches.length === 0) return text
   let out = ''
@@ -37,15 +43,15 @@ export async function resolveTokens(text: string, fs: HostFs): Promise<string> {
     const args = (m[2] ?? '').split(':').filter(Boolean)
     const resolver = resolvers.get(kind)
     if (!resolver) throw new VirtlabError('TOKEN_UNKNOWN', `internal: no resolver for @{${kind}}`)
-    out += text.slice(last, m.index) + (await resolver(args, fs))
+    out += text.slice(last, m.index) + (await resolver(args, fs, runner))
     last = (m.index ?? 0) + m[0].length
   }
   return out + text.slice(last)
 }
 
 /** Resolve every token in an action's strings (argv, paths, values, file content). */
-export async function resolveActionTokens(action: Action, fs: HostFs): Promise<Action> {
-  const r = (s: string) => resolveTokens(s, fs)
+export async function resolveActionTokens(action: Action, fs: HostFs, runner?: CommandRunner): Promise<Action> {
+  const r = (s: string) => resolveTokens(s, fs, runner)
   switch (action.kind) {
     case 'exec': return {...action, argv: await Promise.all(action.argv.map(r))}
     case 'write': return {...action, path: await r(action.path), value: await r(action.value)}

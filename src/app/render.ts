@@ -1,0 +1,64 @@
+/**
+ * `virtlab render`: every compiled artifact of a lab as files: domains/<vm>.xml (libvirt),
+ * networks/<name>.xml, qemu/<vm>.argv (one argument per line), ovs.txt (one display-quoted argv per
+ * line), plan.txt (the plan text). Written under --out through HostFs, or returned for printing.
+ */
+import {quoteArgv} from '../errors.js'
+import type {Artifacts, Driver} from '../compile/artifacts.js'
+import {renderPlanText} from '../plan/render.js'
+import type {Plan} from '../plan/step.js'
+import type {Context} from './context.js'
+import {planLab, type PlanContext} from './plan.js'
+
+export interface RenderedFile {
+  /** Relative to the output directory. */
+  path: string
+  content: string
+}
+
+export interface RenderLabOptions {
+  sets?: Record<string, string>
+  dirs?: string[]
+  driver?: Driver
+  /** Write the files under this directory (created if missing). */
+  out?: string
+}
+
+export interface RenderLabResult {
+  lab: string
+  driver: Driver
+  /** Where the files were written (undefined: not written). */
+  out: string | undefined
+  files: RenderedFile[]
+  degraded: string[]
+  notes: string[]
+}
+
+/** The files of a compiled lab and its plan, in a stable order. */
+export function renderArtifacts(artifacts: Artifacts, plan: Plan): RenderedFile[] {
+  const files: RenderedFile[] = []
+  for (const d of artifacts.domains) files.push({path: `domains/${d.vm}.xml`, content: d.xml})
+  for (const n of artifacts.networks) files.push({path: `networks/${n.name}.xml`, content: n.xml})
+  for (const q of artifacts.qemu) files.push({path: `qemu/${q.vm}.argv`, content: q.argv.join('\n') + '\n'})
+  if (artifacts.ovsCommands.length > 0) files.push({path: 'ovs.txt', content: artifacts.ovsCommands.map((a) => quoteArgv(a)).join('\n') + '\n'})
+  files.push({path: 'plan.txt', content: renderPlanText(plan)})
+  return files
+}
+
+export async function renderLab(source: string, options: RenderLabOptions, ctx: PlanContext & Pick<Context, 'fs'>): Promise<RenderLabResult> {
+  const {artifacts, plan} = await planLab(source, {
+    sets: options.sets,
+    dirs: options.dirs,
+    compile: {driver: options.driver ?? 'libvirt', autoAccel: 'tcg', autoOvs: 'private', hostHasVhostNet: undefined, allowDegraded: false},
+  }, ctx)
+  const files = renderArtifacts(artifacts, plan)
+  if (options.out !== undefined) {
+    const out = options.out.replace(/\/+$/, '') || '/'
+    for (const f of files) {
+      const target = `${out}/${f.path}`
+      await ctx.fs.mkdir(target.slice(0, target.lastIndexOf('/')), {mode: 0o755})
+      await ctx.fs.writeFile(target, f.content, {mode: 0o644})
+    }
+  }
+  return {lab: artifacts.lab.name, driver: artifacts.options.driver, out: options.out, files, degraded: plan.degraded, notes: plan.notes}
+}

@@ -1,0 +1,66 @@
+/** Small constructors for plan data, so step definitions read like the commands they run. */
+import type {Action, Argv, Check, Step, Undo} from '../plan/step.js'
+
+export function exec(argv: Argv, extra: Omit<Extract<Action, {kind: 'exec'}>, 'kind' | 'argv'> = {}): Action {
+  return {kind: 'exec', argv, ...extra}
+}
+
+export function execOk(argv: Argv): Check {
+  return {kind: 'exec-ok', argv}
+}
+
+export function execMatches(argv: Argv, pattern: string): Check {
+  return {kind: 'exec-stdout', argv, pattern}
+}
+
+export function undoExec(argv: Argv, okExitCodes?: number[]): Undo {
+  return {kind: 'action', action: exec(argv, okExitCodes === undefined ? {} : {okExitCodes})}
+}
+
+export const NO_UNDO: Undo = {kind: 'none'}
+
+/** Escape a literal for use inside a regular expression. */
+export function reEscape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+
+/** A regular expression that matches `name` as a whole line-leading word of a listing. */
+export function lineWord(name: string): string {
+  return `(^|\\n)${reEscape(name)}( |\\n|$)`
+}
+
+export interface StepInput extends Omit<Step, 'undo' | 'dependsOn'> {
+  undo?: Undo
+  dependsOn?: string[]
+}
+
+export function step(input: StepInput): Step {
+  const {undo = NO_UNDO, dependsOn = [], ...rest} = input
+  return {...rest, undo, dependsOn: [...new Set(dependsOn)]}
+}
+
+/** `ip` in the lab's namespace (or the host's when there is none). */
+export function ipIn(netns: string | undefined, ...args: string[]): Argv {
+  return netns === undefined ? ['ip', ...args] : ['ip', '-n', netns, ...args]
+}
+
+/** A check that an interface exists (in a namespace or the host's). */
+export function linkExists(netns: string | undefined, ifname: string): Check {
+  return execOk(ipIn(netns, 'link', 'show', 'dev', ifname))
+}
+
+/** Stop a daemon by its pidfile and wait until it is gone. */
+export function stopByPidfile(what: string, pidfile: string, timeoutMs = 30_000): Undo {
+  return {
+    kind: 'actions',
+    actions: [
+      exec(['pkill', '-TERM', '-F', pidfile], {okExitCodes: [1]}),
+      {kind: 'wait', what: `${what} to exit`, until: {kind: 'not', check: execOk(['pgrep', '-F', pidfile])}, timeoutMs, intervalMs: 200},
+      {kind: 'remove', path: pidfile},
+    ],
+  }
+}
+
+export function runningByPidfile(pidfile: string): Check {
+  return execOk(['pgrep', '-F', pidfile])
+}

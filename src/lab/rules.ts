@@ -1,0 +1,379 @@
+/**
+ * Semantic rules: what the JSON Schema cannot say. Unique names, references that must resolve,
+ * fields that belong to one NIC backend, switch/backend compatibility, host requirements
+ * (hugepages for OVS-DPDK), value ranges (memory, CPU lists), MAC and address sanity, test
+ * endpoints. The rules run on the value even when the schema failed, so all problems are reported
+ * at once; every rule therefore reads values defensively and skips what the schema already rejects.
+ */
+import {deriveMac} from '../compile/ids.js'
+import type {PathSegment} from './locate.js'
+import {type ProblemSink, show, suggestion} from './problems.js'
+import {cpuRanges, type Ipv4Cidr, isMulticastMac, isZeroMac, MAX_MEMORY_MIB, memoryKiB, MIN_MEMORY_MIB, networkOf, normalizeMac, parseCidr, sameSubnet} from './units.js'
+
+type Obj = Record<string, unknown>
+
+function isObj(value: unknown): value is Obj {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** The mapping items of a list, with their indices (non-mappings skipped). */
+function items(value: unknown): [Obj, number][] {
+  if (!Array.isArray(value)) return []
+  return value.flatMap((item, index) => (isObj(item) ? [[item, index] as [Obj, number]] : []))
+}
+
+function str(o: Obj, key: string): string | undefined {
+  const v = o[key]
+  return typeof v === 'string' ? v : undefined
+}
+
+function int(o: Obj, key: string): number | undefined {
+  const v = o[key]
+  return typeof v === 'number' && Number.isInteger(v) ? v : undefined
+}
+
+function where(path: readonly PathSegment[]): string {
+  let out = ''
+  for (const s of path) out += typeof s === 'number' ? `[${s}]` : out === '' ? s : `.${s}`
+  return out
+}
+
+const BACKENDS = ['virtio-qemu', 'vhost-net', 'vhost-user', 'sriov-vf', 'vdpa'] as const
+type Backend = typeof BACKENDS[number]
+
+/** NIC fields that only one family of backends uses. */
+const FIELD_OWNERS: Record<string, readonly Backend[]> = {
+  switch: ['virtio-qemu', 'vhost-net', 'vhost-user'],
+  vhostUser: ['vhost-user'],
+  sriov: ['sriov-vf'],
+  vdpa: ['vdpa'],
+  queues: ['virtio-qemu', 'vhost-net', 'vhost-user', 'vdpa'],
+  rxQueueSize: ['virtio-qemu', 'vhost-net', 'vhost-user', 'vdpa'],
+  txQueueSize: ['virtio-qemu', 'vhost-net', 'vhost-user', 'vdpa'],
+}
+
+/** The field a backend cannot work without. */
+const REQUIRED_FIELD: Record<Backend, string> = {
+  'virtio-qemu': 'switch',
+  'vhost-net': 'switch',
+  'vhost-user': 'switch',
+  'sriov-vf': 'sriov',
+  'vdpa': 'vdpa',
+}
+
+function isBackend(value: unknown): value is Backend {
+  return typeof value === 'string' && (BACKENDS as readonly string[]).includes(value)
+}
+
+interface SwitchInfo {
+  index: number
+  type: string | undefined
+  datapath: string
+  address: Ipv4Cidr | undefined
+}
+
+export function checkRules(lab: Obj, sink: ProblemSink): void {
+  const labName = str(lab, 'name')
+  const host = isObj(lab.host) ? lab.host : undefined
+  const hasHugepages = host !== undefined && isObj(host.hugepages)
+  const vms = items(lab.vms)
+  const switches = items(lab.switches)
+  const sriov = items(lab.sriov)
+  const vdpa = items(lab.vdpa)
+  const tests = items(lab.tests)
+
+  // ---- unique names ------------------------------------------------------------------------------
+  const unique = (section: string, kind: string, list: [Obj, number][]) => {
+    const seen = new Map<string, number>()
+    for (const [item, index] of list) {
+      const name = str(item, 'name')
+      if (name === undefined) continue
+      const first = seen.get(name)
+      if (first === undefined) seen.set(name, index)
+      else sink.add([section, index, 'name'], `duplicate ${kind} name ${show(name)} (also ${section}[${first}])`, `${kind} names must be unique`)
+    }
+    return seen
+  }
+  const vmNames = unique('vms', 'VM', vms)
+  const switchNames = unique('switches', 'switch', switches)
+  const pfNames = unique('sriov', 'SR-IOV', sriov)
+  const vdpaNames = unique('vdpa', 'vDPA device', vdpa)
+  unique('tests', 'test', tests)
+
+  // ---- switches ----------------------------------------------------------------------------------
+  const switchInfo = new Map<string, SwitchInfo>()
+  for (const [sw, index] of switches) {
+    const path = ['switches', index]
+    const type = str(sw, 'type')
+    const datapath = str(sw, 'datapath') ?? 'system'
+    const name = str(sw, 'name')
+    const address = str(sw, 'address')
+    if (name !== undefined && !switchInfo.has(name)) switchInfo.set(name, {index, type, datapath, address: address === undefined ? undefined : parseCidr(address)})
+    if (type === 'linux-bridge') {
+      for (const key of ['datapath', 'ovs', 'dpdk', 'physicalPorts']) {
+        if (key in sw) sink.add([...path, key], `${show(key)} applies to ovs switches, not linux-bridge`, 'remove it, or use type: ovs', 'key')
+      }
+    }
+    if (type === 'ovs' && datapath !== 'netdev') {
+      for (const key of ['dpdk', 'physicalPorts']) {
+        if (key in sw) sink.add([...path, key], `${show(key)} applies to OVS switches with datapath netdev (OVS-DPDK)`, 'add datapath: netdev, or remove it', 'key')
+      }
+    }
+    if (type === 'ovs' && datapath === 'netdev' && !hasHugepages) {
+      sink.add([...path, 'datapath'], `OVS switch ${show(name ?? `switches[${index}]`)} uses datapath netdev (OVS-DPDK), which needs hugepages`, 'add host.hugepages (e.g. host: {hugepages: {size: 2M, count: 512}})')
+    }
+  }
+
+  // ---- SR-IOV ------------------------------------------------------------------------------------
+  const pfVfs = new Map<string, number | undefined>()
+  for (const [pf, index] of sriov) {
+    const name = str(pf, 'name')
+    const vfs = int(pf, 'vfs')
+    if (name !== undefined && !pfVfs.has(name)) pfVfs.set(name, vfs)
+    const seen = new Map<number, number>()
+    for (const [vf, j] of items(pf.vf)) {
+      const vfPath = ['sriov', index, 'vf', j]
+      const vfIndex = int(vf, 'index')
+      if (vfIndex !== undefined) {
+        if (vfs !== undefined && vfIndex >= vfs) {
+          sink.add([...vfPath, 'index'], `VF index ${vfIndex} is out of range: ${show(name ?? 'this PF')} has vfs: ${vfs} (indices 0-${vfs - 1})`, 'raise vfs or use a lower index')
+        }
+        const first = seen.get(vfIndex)
+        if (first !== undefined) sink.add([...vfPath, 'index'], `VF ${vfIndex} is configured twice (also sriov[${index}].vf[${first}])`, 'merge the two entries')
+        else seen.set(vfIndex, j)
+      }
+      const vfSwitch = str(vf, 'switch')
+      if (vfSwitch !== undefined) {
+        if (!switchNames.has(vfSwitch)) {
+          sink.add([...vfPath, 'switch'], `switch ${show(vfSwitch)} is not defined${suggestion(vfSwitch, [...switchNames.keys()])}`, definedHint('switches', [...switchNames.keys()]))
+        }
+        if ((str(vf, 'driver') ?? 'vfio-pci') === 'vfio-pci') {
+          sink.add([...vfPath, 'switch'], 'a VF bound to vfio-pci has no host netdev to plug into a switch', 'set driver: host, or remove switch', 'key')
+        }
+      }
+    }
+  }
+
+  // ---- VMs and NICs ------------------------------------------------------------------------------
+  const usedVfs = new Map<string, string>()
+  const usedVdpa = new Map<string, string>()
+  /** VM name -> switches its NICs are attached to, and whether it has an address. */
+  const vmSwitches = new Map<string, {switches: string[]; hasAddress: boolean}>()
+  for (const [vm, vmIndex] of vms) {
+    const vmPath = ['vms', vmIndex]
+    const vmName = str(vm, 'name')
+    const memory = str(vm, 'memory')
+    if (memory !== undefined) {
+      const kib = memoryKiB(memory)
+      if (kib !== undefined) {
+        if (kib % 1024 !== 0) sink.add([...vmPath, 'memory'], `memory ${show(memory)} is not a whole number of MiB`, 'use M or G, e.g. 512M')
+        else if (kib / 1024 < MIN_MEMORY_MIB) sink.add([...vmPath, 'memory'], `memory ${show(memory)} is too small (at least ${MIN_MEMORY_MIB}M)`, 'a guest needs at least 64M; 512M is a good default')
+        else if (kib / 1024 > MAX_MEMORY_MIB) sink.add([...vmPath, 'memory'], `memory ${show(memory)} is too large (at most 1T)`, 'use a size such as 512M or 4G')
+      }
+    }
+    const cpuset = str(vm, 'cpuset')
+    if (cpuset !== undefined) {
+      for (const range of cpuRanges(cpuset) ?? []) {
+        if (range.from > range.to) sink.add([...vmPath, 'cpuset'], `CPU range ${show(range.text)} is descending`, `write ${range.to}-${range.from}`)
+        else if (range.to >= 4096) sink.add([...vmPath, 'cpuset'], `CPU ${range.to} in ${show(range.text)} is out of range (CPUs are numbered below 4096)`, 'use the CPU numbers from lscpu')
+      }
+    }
+    const nics = items(vm.nics)
+    const hasVhostUser = nics.some(([nic]) => nic.backend === 'vhost-user')
+    const backing = str(vm, 'memoryBacking')
+    if (hasVhostUser && backing === 'default') {
+      sink.add([...vmPath, 'memoryBacking'], 'a VM with a vhost-user NIC needs shared memory; memoryBacking: default is private', 'use memoryBacking: memfd (the default for vhost-user VMs) or hugepages')
+    }
+    if (backing === 'hugepages' && !hasHugepages) {
+      sink.add([...vmPath, 'memoryBacking'], 'memoryBacking: hugepages needs host.hugepages', 'add host.hugepages (e.g. host: {hugepages: {size: 2M, count: 512}}) or use memfd')
+    }
+    const attached: string[] = []
+    let hasAddress = false
+    for (const [nic, nicIndex] of nics) {
+      const nicPath = [...vmPath, 'nics', nicIndex]
+      const backend = nic.backend
+      if (str(nic, 'address') !== undefined) hasAddress = true
+      const known = isBackend(backend)
+      /** Does this NIC's backend use `field`? (Unknown backends: check the field anyway.) */
+      const uses = (field: string) => !known || (FIELD_OWNERS[field]?.includes(backend) ?? true)
+      if (known) {
+        for (const [field, owners] of Object.entries(FIELD_OWNERS)) {
+          if (field in nic && !owners.includes(backend)) {
+            sink.add([...nicPath, field], `${show(field)} does not apply to backend ${backend} (it is for ${owners.join(', ')})`, `remove ${field}, or change backend`, 'key')
+          }
+        }
+        const required = REQUIRED_FIELD[backend]
+        if (!(required in nic)) {
+          sink.add(nicPath, `backend ${backend} needs ${show(required)}`, requiredHint(backend), 'missing', [...nicPath, required])
+        }
+      }
+      const switchName = str(nic, 'switch')
+      if (switchName !== undefined && uses('switch')) {
+        const info = switchInfo.get(switchName)
+        if (info === undefined) {
+          sink.add([...nicPath, 'switch'], `switch ${show(switchName)} is not defined${suggestion(switchName, [...switchNames.keys()])}`, definedHint('switches', [...switchNames.keys()]))
+        } else {
+          attached.push(switchName)
+          const nicAddress = str(nic, 'address')
+          const parsed = nicAddress === undefined ? undefined : parseCidr(nicAddress)
+          if (parsed !== undefined && info.address !== undefined && !sameSubnet(info.address, parsed)) {
+            sink.add([...nicPath, 'address'], `address ${nicAddress} is not in the subnet of switch ${switchName} (${info.address.ip}/${info.address.prefix})`, 'put the NIC in the switch\'s subnet')
+          }
+          if (backend === 'vhost-user' && info.type !== undefined && !(info.type === 'ovs' && info.datapath === 'netdev')) {
+            const what = info.type === 'ovs' ? 'an OVS switch with datapath system' : `a ${info.type}`
+            sink.add([...nicPath, 'switch'], `backend vhost-user needs an OVS switch with datapath netdev; ${show(switchName)} is ${what}`, 'set type: ovs and datapath: netdev on the switch (and host.hugepages)')
+          }
+          if ((backend === 'virtio-qemu' || backend === 'vhost-net') && info.type === 'ovs' && info.datapath === 'netdev') {
+            sink.add([...nicPath, 'switch'], `backend ${backend} needs a linux-bridge or an OVS switch with datapath system; ${show(switchName)} uses datapath netdev`, 'use backend vhost-user on a netdev (OVS-DPDK) switch')
+          }
+        }
+      }
+      const vf = isObj(nic.sriov) ? nic.sriov : undefined
+      if (vf !== undefined && uses('sriov')) {
+        const pf = str(vf, 'pf')
+        const vfIndex = int(vf, 'vf')
+        if (pf !== undefined && !pfNames.has(pf)) {
+          sink.add([...nicPath, 'sriov', 'pf'], `SR-IOV PF ${show(pf)} is not defined${suggestion(pf, [...pfNames.keys()])}`, definedHint('sriov', [...pfNames.keys()]))
+        } else if (pf !== undefined && vfIndex !== undefined) {
+          const vfs = pfVfs.get(pf)
+          if (vfs !== undefined && vfIndex >= vfs) {
+            sink.add([...nicPath, 'sriov', 'vf'], `VF ${vfIndex} is out of range: ${show(pf)} has vfs: ${vfs} (indices 0-${vfs - 1})`, 'raise vfs on the PF or use a lower VF index')
+          }
+          const key = `${pf}/${vfIndex}`
+          const user = usedVfs.get(key)
+          if (user !== undefined) sink.add([...nicPath, 'sriov', 'vf'], `VF ${vfIndex} of ${show(pf)} is already used by ${user}`, 'a VF can be given to one NIC only; use another VF index')
+          else usedVfs.set(key, where(nicPath))
+        }
+      }
+      const vd = isObj(nic.vdpa) ? nic.vdpa : undefined
+      if (vd !== undefined && uses('vdpa')) {
+        const device = str(vd, 'device')
+        if (device !== undefined && !vdpaNames.has(device)) {
+          sink.add([...nicPath, 'vdpa', 'device'], `vDPA device ${show(device)} is not defined${suggestion(device, [...vdpaNames.keys()])}`, definedHint('vdpa', [...vdpaNames.keys()]))
+        } else if (device !== undefined) {
+          const user = usedVdpa.get(device)
+          if (user !== undefined) sink.add([...nicPath, 'vdpa', 'device'], `vDPA device ${show(device)} is already used by ${user}`, 'a vhost-vdpa device can be opened by one NIC only; add another device under vdpa:')
+          else usedVdpa.set(device, where(nicPath))
+        }
+      }
+    }
+    if (vmName !== undefined && !vmSwitches.has(vmName)) vmSwitches.set(vmName, {switches: attached, hasAddress})
+  }
+
+  // ---- MACs --------------------------------------------------------------------------------------
+  const macs: {mac: string; path: PathSegment[]; given: boolean}[] = []
+  for (const [vm, vmIndex] of vms) {
+    const vmName = str(vm, 'name')
+    for (const [nic, nicIndex] of items(vm.nics)) {
+      const path = ['vms', vmIndex, 'nics', nicIndex, 'mac']
+      const mac = str(nic, 'mac')
+      if (mac !== undefined) macs.push({mac, path, given: true})
+      else if (labName !== undefined && vmName !== undefined) macs.push({mac: deriveMac(labName, vmName, nicIndex), path: path.slice(0, -1), given: false})
+    }
+  }
+  for (const [pf, index] of sriov) {
+    for (const [vf, j] of items(pf.vf)) {
+      const mac = str(vf, 'mac')
+      if (mac !== undefined) macs.push({mac, path: ['sriov', index, 'vf', j, 'mac'], given: true})
+    }
+  }
+  for (const [device, index] of vdpa) {
+    const mac = str(device, 'mac')
+    if (mac !== undefined) macs.push({mac, path: ['vdpa', index, 'mac'], given: true})
+  }
+  const macSeen = new Map<string, {path: PathSegment[]; given: boolean}>()
+  for (const entry of macs) {
+    if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(entry.mac)) continue
+    const mac = normalizeMac(entry.mac)
+    if (entry.given && isZeroMac(mac)) sink.add(entry.path, `MAC ${mac} is the all-zero address`, 'use a locally administered unicast MAC such as 52:54:00:12:34:56')
+    else if (entry.given && isMulticastMac(mac)) sink.add(entry.path, `MAC ${mac} is a multicast address (the first octet is odd)`, 'a NIC needs a unicast MAC: the first octet must be even, e.g. 52:54:00:12:34:56')
+    const first = macSeen.get(mac)
+    if (first === undefined) {
+      macSeen.set(mac, entry)
+      continue
+    }
+    if (!entry.given && !first.given) continue // only with duplicate VM names, reported as such
+    const [at, other] = entry.given || !first.given ? [entry, first] : [first, entry]
+    sink.add(at.path, `MAC ${mac} is also used by ${where(other.path)}${other.given ? '' : ' (derived)'}`, 'every NIC, VF and vDPA device needs its own MAC')
+  }
+
+  // ---- addresses ---------------------------------------------------------------------------------
+  const addresses: {text: string; path: PathSegment[]}[] = []
+  for (const [sw, index] of switches) {
+    const a = str(sw, 'address')
+    if (a !== undefined) addresses.push({text: a, path: ['switches', index, 'address']})
+  }
+  for (const [vm, vmIndex] of vms) {
+    for (const [nic, nicIndex] of items(vm.nics)) {
+      const a = str(nic, 'address')
+      if (a !== undefined) addresses.push({text: a, path: ['vms', vmIndex, 'nics', nicIndex, 'address']})
+    }
+  }
+  for (const [device, index] of vdpa) {
+    const a = str(device, 'address')
+    if (a !== undefined) addresses.push({text: a, path: ['vdpa', index, 'address']})
+  }
+  const ipSeen = new Map<string, PathSegment[]>()
+  for (const {text, path} of addresses) {
+    const cidr = parseCidr(text)
+    if (cidr === undefined) continue
+    if (cidr.prefix <= 30) {
+      const network = networkOf(cidr)
+      const broadcast = network + 2 ** (32 - cidr.prefix) - 1
+      if (cidr.address === network) sink.add(path, `address ${text} is the network address of its subnet`, 'use a host address, e.g. .1 or .2')
+      else if (cidr.address === broadcast) sink.add(path, `address ${text} is the broadcast address of its subnet`, 'use a host address, e.g. .1 or .2')
+    }
+    const first = ipSeen.get(cidr.ip)
+    if (first !== undefined) sink.add(path, `address ${cidr.ip} is also used by ${where(first)}`, 'every switch, NIC and vDPA device needs its own address')
+    else ipSeen.set(cidr.ip, path)
+  }
+
+  // ---- tests -------------------------------------------------------------------------------------
+  const endpoints = ['host', ...vmNames.keys()]
+  for (const [test, index] of tests) {
+    const path = ['tests', index]
+    const client = str(test, 'client')
+    const server = str(test, 'server')
+    for (const [role, endpoint] of [['client', client], ['server', server]] as const) {
+      if (endpoint === undefined || endpoint === 'host' || vmNames.has(endpoint)) continue
+      sink.add([...path, role], `test ${role} ${show(endpoint)} is not "host" or a VM of this lab${suggestion(endpoint, endpoints)}`, `endpoints: ${endpoints.join(', ')}`)
+    }
+    if (client !== undefined && client === server) {
+      sink.add([...path, 'server'], `test client and server are the same (${show(client)})`, 'measure between two different endpoints')
+    } else {
+      for (const [role, endpoint, other] of [['client', client, server], ['server', server, client]] as const) {
+        if (endpoint !== 'host' || other === undefined) continue
+        const peer = vmSwitches.get(other)
+        if (peer === undefined) continue
+        const reachable = peer.switches.some((s) => switchInfo.get(s)?.address !== undefined)
+        if (!reachable) {
+          const target = peer.switches[0]
+          sink.add([...path, role], `test endpoint "host" needs a switch with an address that ${show(other)} is attached to`, target === undefined ? `attach ${other} to a switch that has an address` : `add address: (e.g. 10.99.0.1/24) to switch ${target}`)
+        }
+      }
+    }
+    for (const [role, endpoint] of [['client', client], ['server', server]] as const) {
+      if (endpoint === undefined || endpoint === 'host') continue
+      const info = vmSwitches.get(endpoint)
+      if (info !== undefined && !info.hasAddress) sink.add([...path, role], `test endpoint ${show(endpoint)} has no NIC with an address`, `add address: to one of ${endpoint}'s nics`)
+    }
+    const duration = int(test, 'duration') ?? 10
+    const warmup = int(test, 'warmup') ?? 1
+    if (warmup >= duration && ('warmup' in test || 'duration' in test)) {
+      sink.add([...path, 'warmup' in test ? 'warmup' : 'duration'], `warmup (${warmup}s) must be shorter than duration (${duration}s)`, 'the warm-up seconds are excluded from each trial')
+    }
+  }
+}
+
+function definedHint(section: string, names: string[]): string {
+  return names.length === 0 ? `this lab defines no ${section}; add one under ${section}:` : `defined under ${section}: ${names.join(', ')}`
+}
+
+function requiredHint(backend: Backend): string {
+  switch (backend) {
+    case 'vhost-user': return 'add switch: <an OVS switch with datapath netdev>'
+    case 'sriov-vf': return 'add sriov: {pf: <name from sriov:>, vf: <index>}'
+    case 'vdpa': return 'add vdpa: {device: <name from vdpa:>}'
+    default: return 'add switch: <a linux-bridge or OVS switch>'
+  }
+}

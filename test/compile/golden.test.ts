@@ -1,0 +1,89 @@
+/**
+ * Golden files: every artifact of every shipped lab, for both drivers, compared with the committed
+ * files under test/golden/<lab>/<driver>/ (CI=true fails on a missing or different file). And every
+ * domain XML of every shipped lab is checked against libvirt's own schema with virt-xml-validate.
+ */
+import {execFileSync, spawnSync} from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+
+import {describe, expect, it} from 'vitest'
+
+import {planModel} from '../../src/app/plan.js'
+import {renderArtifacts} from '../../src/app/render.js'
+import {RootedFs} from '../../src/host/fs.js'
+import {loadLab} from '../../src/lab/load.js'
+
+const root = path.resolve(import.meta.dirname, '../..')
+const labs = fs.readdirSync(path.join(root, 'labs')).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, '')).sort()
+const ctx = {runBase: '/run/virtlab', stateDir: '/var/lib/virtlab'}
+
+async function render(labName: string, driver: 'libvirt' | 'qemu') {
+  const model = await loadLab(path.join(root, 'labs', `${labName}.yaml`), {fs: new RootedFs('/'), sets: {}, dirs: [], packageRoot: root})
+  // the model records the file it came from: make it independent of where the checkout lives
+  model.file = `labs/${labName}.yaml`
+  const {artifacts, plan} = planModel(model, {compile: {driver}}, ctx)
+  return {artifacts, plan, files: renderArtifacts(artifacts, plan)}
+}
+
+/** Late-bound tokens get example values of the right shape, so the schema sees a complete domain. */
+function withExampleTokens(xml: string): string {
+  return xml
+    .replace(/@\{vf-pci-domain:[^}]*\}/g, '0x0000')
+    .replace(/@\{vf-pci-bus:[^}]*\}/g, '0x03')
+    .replace(/@\{vf-pci-slot:[^}]*\}/g, '0x10')
+    .replace(/@\{vf-pci-function:[^}]*\}/g, '0x1')
+    .replace(/@\{vdpa-dev:[^}]*\}/g, '/dev/vhost-vdpa-0')
+}
+
+describe('shipped labs: golden artifacts', () => {
+  it('there are shipped labs', () => {
+    expect(labs).toEqual(expect.arrayContaining(['sriov', 'vdpa', 'vhost-net', 'vhost-user', 'virtio-qemu']))
+  })
+  for (const labName of labs) {
+    for (const driver of ['libvirt', 'qemu'] as const) {
+      it(`${labName} (${driver}) matches test/golden/${labName}/${driver}`, async () => {
+        const {files, artifacts} = await render(labName, driver)
+        if (driver === 'libvirt') expect(artifacts.domains.length).toBe(artifacts.lab.vms.length)
+        else expect(artifacts.qemu.length).toBe(artifacts.lab.vms.length)
+        for (const f of files) {
+          await expect(f.content).toMatchFileSnapshot(path.join('..', 'golden', labName, driver, f.path))
+        }
+      })
+    }
+  }
+})
+
+describe('shipped labs: every domain XML passes virt-xml-validate', () => {
+  it('virt-xml-validate is installed (libvirt-clients + libxml2-utils)', () => {
+    const found = spawnSync('virt-xml-validate', ['--help'], {encoding: 'utf8'})
+    expect(found.error, 'virt-xml-validate is missing: apt-get install libvirt-clients libxml2-utils').toBeUndefined()
+  })
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtlab-xml-'))
+  for (const labName of labs) {
+    it(`${labName}: domains validate against libvirt's domain schema`, async () => {
+      const {artifacts} = await render(labName, 'libvirt')
+      expect(artifacts.domains.length).toBeGreaterThan(0)
+      for (const d of artifacts.domains) {
+        const file = path.join(dir, `${labName}-${d.vm}.xml`)
+        fs.writeFileSync(file, withExampleTokens(d.xml))
+        const out = spawnSync('virt-xml-validate', [file, 'domain'], {encoding: 'utf8'})
+        expect(out.error).toBeUndefined()
+        expect(`${out.stdout}${out.stderr}`.trim() + ` (exit ${out.status})`).toMatch(/validates \(exit 0\)$/)
+      }
+    })
+  }
+  it('a broken domain is rejected (the validator really checks)', () => {
+    const file = path.join(dir, 'broken.xml')
+    fs.writeFileSync(file, '<domain type="qemu"><name>x</name><memory unit="MiB">many</memory></domain>\n')
+    const out = spawnSync('virt-xml-validate', [file, 'domain'], {encoding: 'utf8'})
+    expect(out.status).not.toBe(0)
+  })
+  it('xmllint parses what we emit (well-formed)', async () => {
+    const {artifacts} = await render('vhost-user', 'libvirt')
+    const file = path.join(dir, 'wf.xml')
+    fs.writeFileSync(file, artifacts.domains[0]!.xml)
+    expect(() => execFileSync('xmllint', ['--noout', file])).not.toThrow()
+  })
+})
