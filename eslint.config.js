@@ -24,6 +24,24 @@ export default tseslint.config(
           {name: 'node:fs', message: 'Touch host files through src/host/fs.ts (HostFs).'},
           {name: 'node:fs/promises', message: 'Touch host files through src/host/fs.ts (HostFs).'},
           {name: 'fs', message: 'Touch host files through src/host/fs.ts (HostFs).'},
+          {name: 'node:net', message: 'Open sockets through src/host/socket.ts (UnixSocketClient, QmpClient, GuestAgentSocketChannel).'},
+          {name: 'net', message: 'Open sockets through src/host/socket.ts (UnixSocketClient, QmpClient, GuestAgentSocketChannel).'},
+        ],
+      }],
+    },
+  },
+  {
+    // The socket seam: the one file that may open sockets (still no processes, no host files).
+    files: ['src/host/socket.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [
+          {name: 'execa', message: 'Run external commands through src/host/runner.ts (CommandRunner).'},
+          {name: 'node:child_process', message: 'Run external commands through src/host/runner.ts (CommandRunner).'},
+          {name: 'child_process', message: 'Run external commands through src/host/runner.ts (CommandRunner).'},
+          {name: 'node:fs', message: 'Touch host files through src/host/fs.ts (HostFs).'},
+          {name: 'node:fs/promises', message: 'Touch host files through src/host/fs.ts (HostFs).'},
+          {name: 'fs', message: 'Touch host files through src/host/fs.ts (HostFs).'},
         ],
       }],
     },

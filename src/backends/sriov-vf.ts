@@ -22,7 +22,7 @@ export function sriovTarget(site: NicSite): {pf: SriovModel; vf: VfModel | undef
   return {pf, vf: pf.vf.find((v) => v.index === ref.vf), index: ref.vf}
 }
 
-/** The VF's PCI address; <hostdev><source> takes it without type= (libvirt's schema refuses it there). */
+/** The VF's PCI address (tokens name the PF itself: netdev or PCI address); <hostdev><source> takes it without type= (libvirt's schema refuses it there). */
 function pciAddress(pf: string, vf: number, typed: boolean): XmlElement {
   return el('address', {
     type: typed ? 'pci' : undefined,
@@ -55,19 +55,19 @@ export const sriovVf: NicBackend = {
     if (site.nic.sriov?.attach === 'hostdev') {
       return [el('hostdev', {mode: 'subsystem', type: 'pci', managed: 'yes'},
         el('driver', {name: 'vfio'}),
-        el('source', {}, pciAddress(pf.name, index, false)),
+        el('source', {}, pciAddress(pf.pf, index, false)),
       )]
     }
     return [el('interface', {type: 'hostdev', managed: 'yes'},
       el('mac', {address: site.mac}),
       el('driver', {name: 'vfio'}),
-      el('source', {}, pciAddress(pf.name, index, true)),
+      el('source', {}, pciAddress(pf.pf, index, true)),
       vf?.vlan !== undefined && el('vlan', {}, el('tag', {id: vf.vlan.id})),
     )]
   },
   domainQemuArgs: () => [],
   qemuArgs(site) {
     const {pf, index} = sriovTarget(site)
-    return ['-device', `vfio-pci,host=${token('vf-pci', pf.name, index)},id=nic${site.nic.index}`]
+    return ['-device', `vfio-pci,host=${token('vf-pci', pf.pf, index)},id=nic${site.nic.index}`]
   },
 }
