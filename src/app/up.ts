@@ -1,0 +1,191 @@
+/**
+ * `virtlab up <lab>`: probe the host, plan the lab (planLab: the same code path as --dry-run and
+ * render), run the doctor's checks for it, then take the lab's lock and apply the plan with its
+ * journal. A lab that is already up is reconciled: satisfied / journaled steps are skipped, so a
+ * second `up` changes nothing. SIGINT/SIGTERM become an AbortSignal here (the edge): the executor
+ * stops, rolls back what this run created, and the error says what was rolled back.
+ */
+import type {CompileOptions, Driver} from '../compile/artifacts.js'
+import {runChecks as realRunChecks, type CheckResult, type RunChecksOptions} from '../doctor/index.js'
+import {VirtlabError} from '../errors.js'
+import type {HostFacts} from '../host/facts.js'
+import {gatherFacts as realGatherFacts} from '../host/probe.js'
+import type {LabModel} from '../lab/model.js'
+import {renderPlanText} from '../plan/render.js'
+import type {Plan} from '../plan/step.js'
+import {DEFAULT_MAX_WORKERS, applyPlan} from '../apply/executor.js'
+import {JournalStore, readJournal, removeLabStateDirIfEmpty} from '../apply/journal.js'
+import {acquireLock} from '../apply/lock.js'
+import type {Context} from './context.js'
+import {planLab as realPlanLab, type PlanLabOptions, type PlanLabResult} from './plan.js'
+
+export interface UpOptions {
+  /** Lab name or file. */
+  lab: string
+  sets?: Record<string, string>
+  dirs?: string[]
+  /** libvirt or qemu; default: the driver of a lab already up, else libvirt when libvirtd is reachable, else qemu. */
+  driver?: Driver | undefined
+  /** Only build and return the plan. */
+  dryRun?: boolean
+  maxWorkers?: number
+  /** Start even when a doctor check fails (loudly warned). */
+  skipChecks?: boolean
+  /** Accept degraded paths (e.g. no /dev/vhost-net: userspace virtio backend). */
+  allowDegraded?: boolean
+  stepTimeoutMs?: number
+  /** Called with the plan just before it is applied (the progress view builds its task tree). */
+  onPlan?: (plan: Plan) => void
+  /** An extra abort signal (tests); SIGINT/SIGTERM are always handled. */
+  signal?: AbortSignal
+}
+
+/** The modules `up` builds on (injectable for tests). */
+export interface UpDeps {
+  gatherFacts: (ctx: Context) => Promise<HostFacts>
+  planLab: (source: string, options: PlanLabOptions, ctx: Context) => Promise<PlanLabResult>
+  runChecks: (model: LabModel, ctx: Context, options: RunChecksOptions) => Promise<CheckResult[]>
+}
+
+export const defaultUpDeps: UpDeps = {
+  gatherFacts: (ctx) => realGatherFacts(ctx),
+  planLab: realPlanLab,
+  runChecks: realRunChecks,
+}
+
+export interface UpDryRunResult {
+  lab: string
+  driver: Driver
+  dryRun: true
+  degraded: string[]
+  notes: string[]
+  plan: Plan
+  /** The plan as text (what `up --dry-run` prints without --json). */
+  text: string
+}
+
+export interface UpResult {
+  lab: string
+  driver: Driver
+  dryRun: false
+  file: string
+  runDir: string
+  netns: string | undefined
+  /** Steps whose action ran in this run. */
+  stepsRun: string[]
+  /** Steps skipped: already satisfied, or already done by an earlier `up`. */
+  stepsSkipped: string[]
+  degraded: string[]
+  notes: string[]
+  /** Doctor warnings (and the --skip-checks warning). */
+  warnings: string[]
+}
+
+/** What the planner's `auto` settings resolve to on this host. */
+export function compileOverrides(facts: HostFacts, driver: Driver, allowDegraded: boolean): Partial<CompileOptions> {
+  return {
+    driver,
+    allowDegraded,
+    hostHasVhostNet: facts.probed ? facts.vhostNet : undefined,
+    autoAccel: facts.kvm === 'usable' ? 'kvm' : 'tcg',
+    autoOvs: facts.ovs.systemRunning ? 'system' : 'private',
+  }
+}
+
+function failedChecksError(lab: string, failed: CheckResult[]): VirtlabError {
+  const lines = failed.map((c) => `  - ${c.title}: ${c.detail}${c.fix ? `\n    fix: ${c.fix}` : ''}`)
+  return new VirtlabError('PRECHECK_FAILED', `lab ${lab} cannot start on this host; ${failed.length} check(s) failed:\n${lines.join('\n')}`, {
+    hint: '`virtlab doctor <lab> --fix` fixes what it can; `up --skip-checks` starts anyway (at your own risk).',
+    details: {failed},
+  })
+}
+
+export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = defaultUpDeps): Promise<UpResult | UpDryRunResult> {
+  const facts = await deps.gatherFacts(ctx)
+  const planOptions = (driver: Driver): PlanLabOptions => ({
+    sets: options.sets ?? {},
+    dirs: options.dirs ?? [],
+    facts,
+    compile: compileOverrides(facts, driver, options.allowDegraded ?? false),
+  })
+  // The lab name is needed to find an existing journal (its driver wins): plan once with the
+  // requested/default driver, then again if the journal says otherwise.
+  const defaultDriver: Driver = options.driver ?? (facts.libvirt.reachable ? 'libvirt' : 'qemu')
+  let planned = await deps.planLab(options.lab, planOptions(defaultDriver), ctx)
+  const existing = await readJournal(ctx.fs, ctx.stateDir, planned.model.name)
+  if (existing.state === 'ok' && existing.journal.driver !== defaultDriver) {
+    if (options.driver !== undefined) {
+      throw new VirtlabError('LAB_ALREADY_UP', `lab ${planned.model.name} is up with driver ${existing.journal.driver}; cannot reconcile it to ${options.driver}`, {
+        hint: `Run \`virtlab down ${planned.model.name}\` first, or omit --driver.`,
+      })
+    }
+    planned = await deps.planLab(options.lab, planOptions(existing.journal.driver), ctx)
+  }
+  const {model, plan} = planned
+
+  if (options.dryRun) {
+    return {lab: plan.lab, driver: plan.driver, dryRun: true, degraded: plan.degraded, notes: plan.notes, plan, text: renderPlanText(plan)}
+  }
+
+  const warnings: string[] = []
+  if (options.skipChecks) {
+    const warning = 'WARNING: --skip-checks: the host checks were NOT run; the lab may fail half-way (it will be rolled back) or misbehave.'
+    warnings.push(warning)
+    ctx.progress({type: 'warn', title: warning})
+  } else {
+    const checks = await deps.runChecks(model, ctx, {allowDegraded: options.allowDegraded ?? false, driver: plan.driver, facts})
+    const failed = checks.filter((c) => c.status === 'fail')
+    if (failed.length > 0) throw failedChecksError(model.name, failed)
+    for (const c of checks.filter((x) => x.status === 'warn')) {
+      const warning = `${c.title}: ${c.detail}${c.fix ? ` (fix: ${c.fix})` : ''}`
+      warnings.push(warning)
+      ctx.progress({type: 'warn', title: warning})
+    }
+  }
+  for (const label of plan.degraded) ctx.progress({type: 'warn', title: label})
+
+  const lock = await acquireLock(ctx.fs, ctx.stateDir, plan.lab)
+  const controller = new AbortController()
+  const onSigint = () => controller.abort(new Error('interrupted (SIGINT)'))
+  const onSigterm = () => controller.abort(new Error('terminated (SIGTERM)'))
+  process.once('SIGINT', onSigint)
+  process.once('SIGTERM', onSigterm)
+  const signal = options.signal ? AbortSignal.any([controller.signal, options.signal]) : controller.signal
+  try {
+    const journal = await JournalStore.open(ctx.fs, ctx.stateDir, {
+      lab: plan.lab,
+      file: model.file,
+      driver: plan.driver,
+      netns: plan.netns,
+      runDir: plan.runDir,
+      params: model.params,
+      degraded: plan.degraded,
+    })
+    options.onPlan?.(plan)
+    const result = await applyPlan(plan, ctx, {
+      journal,
+      signal,
+      maxWorkers: options.maxWorkers ?? DEFAULT_MAX_WORKERS,
+      ...(options.stepTimeoutMs === undefined ? {} : {stepTimeoutMs: options.stepTimeoutMs}),
+    })
+    return {
+      lab: plan.lab,
+      driver: plan.driver,
+      dryRun: false,
+      file: model.file,
+      runDir: plan.runDir,
+      netns: plan.netns,
+      stepsRun: result.ran,
+      stepsSkipped: result.skipped,
+      degraded: plan.degraded,
+      notes: plan.notes,
+      warnings,
+    }
+  } finally {
+    process.removeListener('SIGINT', onSigint)
+    process.removeListener('SIGTERM', onSigterm)
+    await lock.release()
+    // A first `up` that was rolled back completely leaves no state behind.
+    await removeLabStateDirIfEmpty(ctx.fs, ctx.stateDir, plan.lab)
+  }
+}

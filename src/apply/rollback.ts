@@ -1,0 +1,97 @@
+/**
+ * Undo: resolving a step's Undo into concrete actions before/after the step runs (recording the
+ * previous file content or command output), and running journal entries backwards.
+ */
+import type {Context} from '../app/context.js'
+import {VirtlabError, isVirtlabError} from '../errors.js'
+import type {Action, Step} from '../plan/step.js'
+import {resolveActionTokens, resolveTokens} from '../plan/tokens.js'
+import {type ActionRuntime, runAction, runCommand} from './actions.js'
+import type {JournalEntry, JournalStore} from './journal.js'
+
+export const DEFAULT_UNDO_TIMEOUT_MS = 120_000
+
+/**
+ * Before the step's action runs: record what 'restore-file' / 'restore-exec' need and turn the
+ * Undo into actions. Tokens in the resulting actions may still be unresolved (finishUndo).
+ */
+export async function prepareUndo(rt: ActionRuntime, step: Step, action: Action): Promise<Action[]> {
+  const undo = step.undo
+  switch (undo.kind) {
+    case 'none':
+      return []
+    case 'action':
+      return [undo.action]
+    case 'actions':
+      return [...undo.actions]
+    case 'restore-file': {
+      const path = await resolveTokens(undo.path, rt.ctx.fs)
+      const previous = await rt.ctx.fs.tryReadFile(path)
+      if (previous === undefined) return [{kind: 'remove', path}]
+      if (action.kind === 'file') {
+        const mode = (await rt.ctx.fs.stat(path))?.mode ?? 0o644
+        return [{kind: 'file', path, content: previous, mode: mode & 0o7777}]
+      }
+      return [{kind: 'write', path, value: previous.trim()}]
+    }
+    case 'restore-exec': {
+      const read = await Promise.all(undo.read.map((a) => resolveTokens(a, rt.ctx.fs)))
+      const result = await runCommand(rt, read)
+      const previous = result.exitCode === 0 ? result.stdout.trim() : ''
+      const argv = previous === '' ? undo.whenAbsent : undo.whenPresent.map((a) => a.replaceAll('{previous}', previous))
+      return argv.length === 0 ? [] : [{kind: 'exec', argv}]
+    }
+  }
+}
+
+/** After the step's action ran: resolve late-bound tokens; unresolvable ones are left for undo time. */
+export async function finishUndo(rt: ActionRuntime, actions: Action[]): Promise<Action[]> {
+  const out: Action[] = []
+  for (const action of actions) {
+    try {
+      out.push(await resolveActionTokens(action, rt.ctx.fs))
+    } catch {
+      out.push(action)
+    }
+  }
+  return out
+}
+
+export interface UndoOutcome {
+  undone: string[]
+  /** Entries whose undo failed; they stay in the journal. */
+  failed: {stepId: string; title: string; error: VirtlabError}[]
+}
+
+/**
+ * Undo journal entries in the order given (callers pass them newest first). Each undone entry is
+ * dropped from the journal as soon as its undo succeeded; a failing entry stays and the others
+ * are still attempted, so as much as possible is put back.
+ */
+export async function undoEntries(ctx: Context, journal: JournalStore, entries: JournalEntry[], timeoutMs = DEFAULT_UNDO_TIMEOUT_MS): Promise<UndoOutcome> {
+  const outcome: UndoOutcome = {undone: [], failed: []}
+  for (const entry of entries) {
+    ctx.progress({type: 'undo-start', stepId: entry.stepId, title: entry.title})
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(new Error(`undo timed out after ${Math.round(timeoutMs / 1000)} s`)), timeoutMs)
+    const rt: ActionRuntime = {ctx, signal: controller.signal, timeoutMs, stepId: entry.stepId}
+    try {
+      for (const raw of entry.undo) {
+        const action = await resolveActionTokens(raw, ctx.fs)
+        await runAction(rt, action)
+      }
+      await journal.remove(entry.stepId)
+      outcome.undone.push(entry.stepId)
+      ctx.progress({type: 'undo-done', stepId: entry.stepId, title: entry.title})
+    } catch (error) {
+      const err = isVirtlabError(error)
+        ? new VirtlabError('UNDO_FAILED', `undo of ${entry.stepId} (${entry.title}) failed: ${error.message}`, {command: error.command, cause: error})
+        : new VirtlabError('UNDO_FAILED', `undo of ${entry.stepId} (${entry.title}) failed: ${error instanceof Error ? error.message : String(error)}`, {cause: error})
+      outcome.failed.push({stepId: entry.stepId, title: entry.title, error: err})
+      ctx.progress({type: 'undo-fail', stepId: entry.stepId, title: entry.title, detail: err.message})
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+  return outcome
+}
