@@ -73,7 +73,7 @@ describe('report rows and tables', () => {
     const text = renderText(reportTable(rows, evaluate(rows, {minGbps: 1})))
     const lines = text.trimEnd().split('\n')
     expect(lines).toHaveLength(4)
-    expect(lines[0]?.indexOf('Gbit/s')).toBe(lines[1]?.split('  ').slice(0, 5).join('  ').length + 2)
+    expect(lines[0]?.indexOf('Gbit/s')).toBe((lines[1] ?? '').split('  ').slice(0, 5).join('  ').length + 2)
     expect(lines[2]).toContain('PASS')
     expect(lines[3]).toContain('FAIL: throughput 0.476 Gbit/s is below --min-gbps 1')
   })

@@ -1,4 +1,4 @@
-/* global process, structuredClone */
+/* global structuredClone */
 /**
  * The simulated kernel: the rules a Linux kernel applies when user space writes sysfs attributes
  * or talks netlink (ip, vdpa, devlink), applied to a tree under a temporary root.

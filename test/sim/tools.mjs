@@ -1,4 +1,3 @@
-/* global process */
 /**
  * The fake host tools (ip, vdpa, devlink, modprobe, ovs-vsctl) of the simulated host: each parses
  * its argv like the real tool, applies the change through kernel.mjs under $VIRTLAB_SIM_ROOT, and
