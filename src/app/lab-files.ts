@@ -9,7 +9,6 @@ import type {HostFs} from '../host/fs.js'
 import {type LabSummary, listLabs, resolveLabSource} from '../lab/find.js'
 import {checkLab, readLabFile} from '../lab/load.js'
 import {labInvalidError, type LabProblem} from '../lab/problems.js'
-import {labJsonSchema} from '../lab/schema.js'
 import {validateLabText} from '../lab/validate.js'
 
 export interface LabFilesEnv {
@@ -48,8 +47,9 @@ export async function listLabFiles(dirs: readonly string[], env: LabFilesEnv): P
   return listLabs(dirs, env.packageRoot, env.fs)
 }
 
-/** The JSON Schema of the lab format (what schema/lab.schema.json holds). */
-export function labSchema(): Record<string, unknown> {
+/** The JSON Schema of the lab format (what schema/lab.schema.json holds). Loaded on demand: TypeBox is not needed to validate. */
+export async function labSchema(): Promise<Record<string, unknown>> {
+  const {labJsonSchema} = await import('../lab/schema.js')
   return labJsonSchema() as Record<string, unknown>
 }
 

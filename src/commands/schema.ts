@@ -7,7 +7,7 @@ export default class Schema extends VirtlabCommand {
 
   async run(): Promise<Record<string, unknown>> {
     await this.parse(Schema)
-    const schema = labSchema()
+    const schema = await labSchema()
     if (!this.jsonEnabled()) this.log(JSON.stringify(schema, null, 2))
     return schema
   }

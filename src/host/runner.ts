@@ -2,8 +2,6 @@
  * The one command-runner seam. Every external command virtlab runs goes through a CommandRunner:
  * argv arrays only, never a shell, a timeout on every call. Tests substitute a fake runner.
  */
-import {execa} from 'execa'
-
 import {VirtlabError} from '../errors.js'
 
 export interface RunOptions {
@@ -49,6 +47,8 @@ export class ExecaRunner implements CommandRunner {
     const [file, ...args] = argv
     if (file === undefined) throw new VirtlabError('RUNNER_EMPTY_ARGV', 'internal: empty argv')
     this.listener?.(argv)
+    // Loaded on first use: commands that run nothing (validate, render) start faster.
+    const {execa} = await import('execa')
     const result = await execa(file, args, {
       shell: false,
       reject: false,

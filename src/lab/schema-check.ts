@@ -4,11 +4,12 @@
  * becomes "must be one of a, b, c"; a union of objects told apart by `type` reports the errors of
  * the branch the value chose; otherwise the branch matching the value's JSON type is used.
  */
-import {Ajv, type ErrorObject, type ValidateFunction} from 'ajv'
+import type {ErrorObject, ValidateFunction} from 'ajv'
+
+import {LAB_AJV_OPTIONS} from './ajv-options.js'
 
 import {formatPath, type PathSegment, type SourceMap} from './locate.js'
 import {type ProblemSink, show, suggestion} from './problems.js'
-import {labJsonSchema} from './schema.js'
 
 type SchemaNode = Record<string, unknown> & {
   const?: unknown
@@ -28,13 +29,25 @@ const PATTERN_HINTS: Record<string, string> = {
   '^[a-z][a-z0-9_]{0,31}$': 'lower-case letters, digits and "_", starting with a letter',
 }
 
-let compiled: ValidateFunction | undefined
+/**
+ * The build writes dist/lab/lab-validator.cjs, ajv's standalone code for the lab schema
+ * (scripts/gen-validator.js), so the CLI neither loads TypeBox and ajv nor compiles the schema at
+ * start. From the TypeScript sources (tests, bin/dev.js) the schema is compiled here instead.
+ */
+async function loadValidator(): Promise<ValidateFunction> {
+  const generated = './lab-validator.cjs'
+  try {
+    const module = (await import(generated)) as {default: ValidateFunction | {default: ValidateFunction}}
+    return typeof module.default === 'function' ? module.default : module.default.default
+  } catch {
+    const [{Ajv}, {labJsonSchema}] = await Promise.all([import('ajv'), import('./schema.js')])
+    return new Ajv(LAB_AJV_OPTIONS).compile(labJsonSchema())
+  }
+}
+
+const compiled = await loadValidator()
 
 function validator(): ValidateFunction {
-  if (compiled === undefined) {
-    const ajv = new Ajv({allErrors: true, verbose: true, strict: true, strictTypes: false, strictTuples: false, logger: false})
-    compiled = ajv.compile(labJsonSchema())
-  }
   return compiled
 }
 
