@@ -114,9 +114,10 @@ export function vdpaSteps(model: LabModel, opts: DeviceStepOptions): Step[] {
   // dependency sweep of `modprobe -r mlx5_vdpa` would unload mlx5_core — the NIC's own driver —
   // whenever nothing else holds it.
   const modules: {id: string; module: string; title: string; afterSriov: boolean; hardware: boolean}[] = []
-  const seen = new Set<string>()
+  // Modules the lab already loads in its host section have their own step: not twice.
+  const seen = new Set<string>(model.host.modules.map((m) => m.replaceAll('-', '_')))
   const want = (module: string, title: string, afterSriov = false) => {
-    if (seen.has(module)) return
+    if (seen.has(module.replaceAll('-', '_'))) return
     seen.add(module)
     const key = module.startsWith('@{') ? `pci:${module.slice(module.indexOf(':') + 1, -1)}` : module
     const hardware = module.startsWith('@{') || module === 'mlx5_vdpa'
