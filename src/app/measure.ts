@@ -66,6 +66,8 @@ export interface MeasureDeps {
   loadModel: (running: RunningLab, ctx: Context, dirs: string[]) => Promise<LabModel>
   /** The guest agent of a VM of the running lab. */
   agentFor: (running: RunningLab, vm: string, ctx: Context) => Promise<GuestAgent>
+  /** Watch the guests' QEMU processes during the measurement (default on; tests with fake guests turn it off). */
+  watchGuests?: boolean
 }
 
 export const defaultMeasureDeps: MeasureDeps = {
@@ -242,6 +244,11 @@ export async function testLab(ctx: Context, options: TestLabOptions, deps: Measu
 
   const results: ResultDocument[] = []
   const files: string[] = []
+  // A guest that dies during the measurement (its QEMU killed, crashed) would leave iperf3 waiting
+  // for minutes: a watchdog notices, stops the measurement and names the guest.
+  const watchedVms = [...new Set(tests.flatMap((t) => [t.client, t.server]).filter((e) => e !== 'host'))]
+  const watchdog = deps.watchGuests === false ? undefined : startGuestWatchdog(ctx, running, watchedVms)
+  const signal = watchdog === undefined ? options.signal : options.signal === undefined ? watchdog.signal : AbortSignal.any([options.signal, watchdog.signal])
   try {
     for (const test of tests) {
       const plans = testEndpoints(model, test)
@@ -255,7 +262,7 @@ export async function testLab(ctx: Context, options: TestLabOptions, deps: Measu
       const measured = await measureTest(test, client, server, options, {
         clock: deps.clock,
         sleep: deps.sleep,
-        ...(options.signal === undefined ? {} : {signal: options.signal}),
+        ...(signal === undefined ? {} : {signal}),
         progress: (e: MeasureProgress) => ctx.progress({
           type: 'info',
           title: `${test.name}: ${e.title}`,
@@ -313,6 +320,13 @@ export async function testLab(ctx: Context, options: TestLabOptions, deps: Measu
       files.push(file)
     }
   } catch (error) {
+    const gone = watchdog === undefined ? undefined : (watchdog.gone() ?? (await firstGoneGuest(ctx, running, watchedVms)))
+    if (gone !== undefined) {
+      throw new VirtlabError('GUEST_GONE', `guest ${gone.vm} of lab ${labName} stopped during the test: ${gone.detail}`, {
+        cause: error,
+        hint: `Its QEMU is no longer running. See ${running.runDir}/${gone.vm}.console.log; \`virtlab down ${labName}\` removes the rest of the lab.`,
+      })
+    }
     if (isVirtlabError(error) && error.code.startsWith('GUEST_AGENT')) {
       throw new VirtlabError(error.code, error.message, {
         cause: error,
@@ -321,7 +335,57 @@ export async function testLab(ctx: Context, options: TestLabOptions, deps: Measu
     }
     throw error
   } finally {
+    watchdog?.stop()
     for (const agent of agents.values()) await agent.close().catch(() => {})
   }
   return {lab: model.name, files, results}
+}
+
+/** Is the QEMU of a VM of the running lab alive? undefined when it is; else why not. */
+export async function guestGone(ctx: Context, running: RunningLab, vm: string): Promise<string | undefined> {
+  const pidfile = qemuPidfile(running, vm)
+  const pid = await readPidfile(ctx.fs, pidfile).catch(() => undefined)
+  if (pid === undefined) return `no QEMU pid in ${pidfile}`
+  // /proc/<pid>/exe lasts as long as the process (a zombie has none).
+  if (!(await ctx.fs.exists(`/proc/${pid}/exe`))) return `its QEMU (pid ${pid}) has exited`
+  return undefined
+}
+
+async function firstGoneGuest(ctx: Context, running: RunningLab, vms: string[]): Promise<{vm: string; detail: string} | undefined> {
+  for (const vm of vms) {
+    const detail = await guestGone(ctx, running, vm).catch(() => undefined)
+    if (detail !== undefined) return {vm, detail}
+  }
+  return undefined
+}
+
+interface GuestWatchdog {
+  signal: AbortSignal
+  gone(): {vm: string; detail: string} | undefined
+  stop(): void
+}
+
+function startGuestWatchdog(ctx: Context, running: RunningLab, vms: string[], intervalMs = 1000): GuestWatchdog {
+  const controller = new AbortController()
+  let found: {vm: string; detail: string} | undefined
+  let stopped = false
+  let timer: NodeJS.Timeout | undefined
+  const tick = async () => {
+    if (stopped) return
+    found = await firstGoneGuest(ctx, running, vms)
+    if (found !== undefined) {
+      controller.abort(new VirtlabError('GUEST_GONE', `guest ${found.vm} stopped during the test: ${found.detail}`))
+      return
+    }
+    if (!stopped) timer = setTimeout(() => void tick(), intervalMs)
+  }
+  timer = setTimeout(() => void tick(), intervalMs)
+  return {
+    signal: controller.signal,
+    gone: () => found,
+    stop: () => {
+      stopped = true
+      if (timer !== undefined) clearTimeout(timer)
+    },
+  }
 }

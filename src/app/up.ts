@@ -9,7 +9,10 @@ import type {CompileOptions, Driver} from '../compile/artifacts.js'
 import {runChecks as realRunChecks, type CheckResult, type RunChecksOptions} from '../doctor/index.js'
 import {VirtlabError} from '../errors.js'
 import type {HostFacts} from '../host/facts.js'
-import {gatherFacts as realGatherFacts} from '../host/probe.js'
+import {autoAccelFor, autoOvsFor, gatherFacts as realGatherFacts} from '../host/probe.js'
+import {ensureLibvirtd as realEnsureLibvirtd, type StartedDaemon} from '../host/daemons.js'
+import {ensureImage as realEnsureImage} from '../guest/image.js'
+import {loadLab} from '../lab/load.js'
 import type {LabModel} from '../lab/model.js'
 import {renderPlanText} from '../plan/render.js'
 import type {Plan} from '../plan/step.js'
@@ -45,12 +48,18 @@ export interface UpDeps {
   gatherFacts: (ctx: Context) => Promise<HostFacts>
   planLab: (source: string, options: PlanLabOptions, ctx: Context) => Promise<PlanLabResult>
   runChecks: (model: LabModel, ctx: Context, options: RunChecksOptions) => Promise<CheckResult[]>
+  /** Start virtlogd/libvirtd when the libvirt driver needs them (returns what it started). */
+  ensureLibvirtd?: (ctx: Context) => Promise<StartedDaemon[]>
+  /** Build the built-in guest image on first use. */
+  ensureImage?: (ctx: Context) => Promise<unknown>
 }
 
 export const defaultUpDeps: UpDeps = {
   gatherFacts: (ctx) => realGatherFacts(ctx),
   planLab: realPlanLab,
   runChecks: realRunChecks,
+  ensureLibvirtd: (ctx) => realEnsureLibvirtd(ctx),
+  ensureImage: (ctx) => realEnsureImage(ctx),
 }
 
 export interface UpDryRunResult {
@@ -79,6 +88,10 @@ export interface UpResult {
   notes: string[]
   /** Doctor warnings (and the --skip-checks warning). */
   warnings: string[]
+  /** Daemons this `up` started (libvirtd, virtlogd); `down` leaves them running. Also in the journal. */
+  startedDaemons: StartedDaemon[]
+  /** Was the built-in guest image built by this `up`? */
+  imageBuilt: boolean
 }
 
 /** What the planner's `auto` settings resolve to on this host. */
@@ -87,8 +100,8 @@ export function compileOverrides(facts: HostFacts, driver: Driver, allowDegraded
     driver,
     allowDegraded,
     hostHasVhostNet: facts.probed ? facts.vhostNet : undefined,
-    autoAccel: facts.kvm === 'usable' ? 'kvm' : 'tcg',
-    autoOvs: facts.ovs.systemRunning ? 'system' : 'private',
+    autoAccel: autoAccelFor(facts),
+    autoOvs: autoOvsFor(facts),
   }
 }
 
@@ -111,7 +124,12 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
   // The lab name is needed to find an existing journal (its driver wins): plan once with the
   // requested/default driver, then again if the journal says otherwise.
   const defaultDriver: Driver = options.driver ?? (facts.libvirt.reachable ? 'libvirt' : 'qemu')
-  let planned = await deps.planLab(options.lab, planOptions(defaultDriver), ctx)
+  let planned: PlanLabResult
+  try {
+    planned = await deps.planLab(options.lab, planOptions(defaultDriver), ctx)
+  } catch (error) {
+    throw await asDoctorFailure(error, ctx, options, facts, defaultDriver, deps)
+  }
   const existing = await readJournal(ctx.fs, ctx.stateDir, planned.model.name)
   if (existing.state === 'ok' && existing.journal.driver !== defaultDriver) {
     if (options.driver !== undefined) {
@@ -128,12 +146,19 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
   }
 
   const warnings: string[] = []
+  // The libvirt driver needs libvirtd (and virtlogd before it): start them when they are not running.
+  let startedDaemons: StartedDaemon[] = []
+  if (plan.driver === 'libvirt' && !facts.libvirt.reachable && deps.ensureLibvirtd !== undefined) {
+    startedDaemons = await deps.ensureLibvirtd(ctx)
+    for (const d of startedDaemons) ctx.progress({type: 'info', title: `started ${d.name}${d.pid === undefined ? '' : ` (pid ${d.pid})`}: the libvirt driver needs it; \`down\` leaves it running`})
+  }
+  const checkFacts: HostFacts = startedDaemons.length > 0 ? {...facts, libvirt: {...facts.libvirt, reachable: true}} : facts
   if (options.skipChecks) {
     const warning = 'WARNING: --skip-checks: the host checks were NOT run; the lab may fail half-way (it will be rolled back) or misbehave.'
     warnings.push(warning)
     ctx.progress({type: 'warn', title: warning})
   } else {
-    const checks = await deps.runChecks(model, ctx, {allowDegraded: options.allowDegraded ?? false, driver: plan.driver, facts})
+    const checks = await deps.runChecks(model, ctx, {allowDegraded: options.allowDegraded ?? false, driver: plan.driver, facts: checkFacts})
     const failed = checks.filter((c) => c.status === 'fail')
     if (failed.length > 0) throw failedChecksError(model.name, failed)
     for (const c of checks.filter((x) => x.status === 'warn')) {
@@ -144,12 +169,21 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
   }
   for (const label of plan.degraded) ctx.progress({type: 'warn', title: label})
 
+  // The built-in guest's kernel and initramfs: built on first use (a few seconds; apt-get download).
+  let imageBuilt = false
+  if (deps.ensureImage !== undefined && model.vms.some((vm) => vm.image.type === 'builtin')) {
+    const image = await deps.ensureImage(ctx) as {built?: boolean} | undefined
+    imageBuilt = image?.built === true
+  }
+
   const lock = await acquireLock(ctx.fs, ctx.stateDir, plan.lab)
   const controller = new AbortController()
   const onSigint = () => controller.abort(new Error('interrupted (SIGINT)'))
   const onSigterm = () => controller.abort(new Error('terminated (SIGTERM)'))
-  process.once('SIGINT', onSigint)
-  process.once('SIGTERM', onSigterm)
+  // `on`, not `once`: execa's exit handler (signal-exit) re-raises a signal it finds no other listener
+  // for, which would kill the process mid-rollback when our listener ran first and removed itself.
+  process.on('SIGINT', onSigint)
+  process.on('SIGTERM', onSigterm)
   const signal = options.signal ? AbortSignal.any([controller.signal, options.signal]) : controller.signal
   try {
     const journal = await JournalStore.open(ctx.fs, ctx.stateDir, {
@@ -160,6 +194,7 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
       runDir: plan.runDir,
       params: model.params,
       degraded: plan.degraded,
+      ...(startedDaemons.length > 0 ? {startedDaemons} : {}),
     })
     options.onPlan?.(plan)
     const result = await applyPlan(plan, ctx, {
@@ -180,6 +215,8 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
       degraded: plan.degraded,
       notes: plan.notes,
       warnings,
+      startedDaemons,
+      imageBuilt,
     }
   } finally {
     process.removeListener('SIGINT', onSigint)
@@ -187,5 +224,27 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
     await lock.release()
     // A first `up` that was rolled back completely leaves no state behind.
     await removeLabStateDirIfEmpty(ctx.fs, ctx.stateDir, plan.lab)
+  }
+}
+
+/**
+ * A lab the compiler refuses on this host because of a missing kernel feature (vhost-net without
+ * /dev/vhost-net and without --allow-degraded) fails the doctor's check for it: report the
+ * doctor's verdict (what is missing, why, the fix) rather than the compiler's short message.
+ */
+async function asDoctorFailure(error: unknown, ctx: Context, options: UpOptions, facts: HostFacts, driver: Driver, deps: UpDeps): Promise<unknown> {
+  if (!(error instanceof VirtlabError) || error.code !== 'VHOST_NET_UNAVAILABLE') return error
+  try {
+    const model = await loadLab(options.lab, {fs: ctx.fs, sets: options.sets ?? {}, dirs: options.dirs ?? [], packageRoot: ctx.packageRoot})
+    const failed = (await deps.runChecks(model, ctx, {allowDegraded: options.allowDegraded ?? false, driver, facts})).filter((c) => c.status === 'fail')
+    if (failed.length === 0) return error
+    const doctor = failedChecksError(model.name, failed)
+    return new VirtlabError(doctor.code, doctor.message, {
+      hint: `${error.hint ?? ''} (\`virtlab up ${model.name} --allow-degraded\` runs it on the userspace backend, labelled "degraded: no vhost-net".)`.trim(),
+      details: doctor.details,
+      cause: error,
+    })
+  } catch {
+    return error
   }
 }

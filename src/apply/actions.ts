@@ -8,6 +8,7 @@ import {VirtlabError, isVirtlabError, quoteArgv} from '../errors.js'
 import {errnoCode} from '../host/fs.js'
 import {type RunResult, stderrTail} from '../host/runner.js'
 import type {Action, Argv, Check} from '../plan/step.js'
+import {describeCheck} from '../plan/render.js'
 import {resolveTokens} from '../plan/tokens.js'
 
 export interface ActionRuntime {
@@ -146,6 +147,9 @@ export async function runAction(rt: ActionRuntime, action: Action): Promise<void
       for (;;) {
         throwIfAborted(rt)
         if (await evaluateCheck(rt, action.until)) return
+        if (action.failIf !== undefined && (await evaluateCheck(rt, action.failIf))) {
+          throw new VirtlabError('ACTION_FAILED', `stopped waiting for ${action.what}: ${action.failMessage ?? `${describeCheck(action.failIf)} holds`}`)
+        }
         if (Date.now() + interval > deadline) {
           throw new VirtlabError('ACTION_FAILED', `timed out after ${Math.round(action.timeoutMs / 1000)} s waiting for ${action.what}`)
         }

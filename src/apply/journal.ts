@@ -5,6 +5,7 @@
  * after every completed step, so a crash leaves a journal that names everything created so far.
  */
 import {VirtlabError} from '../errors.js'
+import type {StartedDaemon} from '../host/daemons.js'
 import type {HostFs} from '../host/fs.js'
 import type {Action, Phase} from '../plan/step.js'
 
@@ -27,6 +28,11 @@ export interface JournalHeader {
   runDir: string
   params: Record<string, string | number | boolean>
   degraded: string[]
+  /**
+   * Daemons `up` started because the lab needed them (virtlogd, libvirtd). `down` leaves them
+   * running; they are recorded so whoever wants can stop exactly these (stopStartedDaemons).
+   */
+  startedDaemons?: StartedDaemon[]
 }
 
 export interface Journal extends JournalHeader {

@@ -11,7 +11,8 @@
  *   - the run directory /run/virtlab/<lab>
  */
 import type {Context} from '../app/context.js'
-import {labTag, netnsName} from '../compile/ids.js'
+import {labTag, linkAliasTag, netnsName} from '../compile/ids.js'
+import {DPDK_RUNTIME_BASE, OVS_NETDEV_LINK} from '../switches/ovs.js'
 import {VirtlabError, isVirtlabError} from '../errors.js'
 import type {RunResult} from '../host/runner.js'
 
@@ -36,13 +37,22 @@ export interface Leftovers {
   links: string[]
   netns: string | undefined
   runDir: string | undefined
+  /** DPDK's runtime directory of the lab's private OVS-DPDK (/var/run/dpdk/vl-<lab>). */
+  dpdkRuntime?: string | undefined
+  /**
+   * The `ovs-netdev` tap the netdev datapath of the lab's private ovs-vswitchd left in the host
+   * namespace: removed after the private OVS is stopped, when no other ovs-vswitchd runs.
+   */
+  ovsNetdevLink?: boolean
+  /** The run directory base (/run/virtlab, or VIRTLAB_RUN_DIR): virtlab's own, removed when it is left empty. */
+  runBase?: string | undefined
   /** What could not be looked at (a tool missing, a daemon not running). */
   notes: string[]
 }
 
 export function isEmpty(l: Leftovers): boolean {
   return l.domains.length === 0 && l.processes.length === 0 && l.ovsBridges.length === 0 && l.ovsPorts.length === 0 &&
-    l.ovsPidfiles.length === 0 && l.links.length === 0 && l.netns === undefined && l.runDir === undefined
+    l.ovsPidfiles.length === 0 && l.links.length === 0 && l.netns === undefined && l.runDir === undefined && l.dpdkRuntime === undefined
 }
 
 /** Describe leftovers as short lines ("domain vl-x-vm1 (running)"). */
@@ -56,6 +66,7 @@ export function describeLeftovers(l: Leftovers): string[] {
     ...l.links.map((n) => `link ${n}`),
     ...(l.netns === undefined ? [] : [`netns ${l.netns}`]),
     ...(l.runDir === undefined ? [] : [`run directory ${l.runDir}`]),
+    ...(l.dpdkRuntime === undefined ? [] : [`DPDK runtime directory ${l.dpdkRuntime}`]),
   ]
 }
 
@@ -118,9 +129,7 @@ export async function listLinks(ctx: Context, netns?: string): Promise<string[] 
 }
 
 /** The ifalias that marks a link virtlab created under a name the lab chose (a Linux bridge). */
-export function linkAliasTag(lab: string): string {
-  return `virtlab-lab=${lab}`
-}
+export {linkAliasTag}
 
 export async function listNetns(ctx: Context): Promise<string[] | undefined> {
   const result = await tryRun(ctx, ['ip', 'netns', 'list'])
@@ -162,6 +171,9 @@ export async function findLeftovers(ctx: Context, lab: string, options: {runDir?
   const namespaces = await listNetns(ctx)
   const netns = namespaces?.includes(netnsName(lab)) ? netnsName(lab) : undefined
 
+  const dpdkRuntime = `${DPDK_RUNTIME_BASE}/${netnsName(lab)}`
+  const runBase = ctx.runBase.replace(/\/+$/, '')
+
   return {
     lab,
     domains,
@@ -172,8 +184,21 @@ export async function findLeftovers(ctx: Context, lab: string, options: {runDir?
     links,
     netns,
     runDir: (await ctx.fs.exists(runDir)) ? runDir : undefined,
+    dpdkRuntime: (await ctx.fs.exists(dpdkRuntime)) ? dpdkRuntime : undefined,
+    ovsNetdevLink: ovsPidfiles.length > 0 && (linkInfo ?? []).some((l) => l.name === OVS_NETDEV_LINK),
+    runBase: runBase === '' ? undefined : runBase,
     notes,
   }
+}
+
+/** Is any ovs-vswitchd (plain or DPDK build) running on the host? */
+async function vswitchdRunning(ctx: Context): Promise<boolean> {
+  for (const entry of await ctx.fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const comm = (await ctx.fs.tryReadFile(`/proc/${entry}/comm`).catch(() => undefined))?.trim()
+    if (comm !== undefined && comm.startsWith('ovs-vswitchd')) return true
+  }
+  return false
 }
 
 /** Labs that have a state directory, a run directory, a namespace or tagged OVS records. */
@@ -280,6 +305,17 @@ export async function removeLeftovers(ctx: Context, l: Leftovers, options: {kill
       await mustRun(ctx, ['ip', 'link', 'del', link])
     })
   }
+  if (l.ovsNetdevLink && !(await vswitchdRunning(ctx))) {
+    await attempt(`link ${OVS_NETDEV_LINK}`, async () => {
+      const present = await listLinks(ctx)
+      if (present !== undefined && !present.includes(OVS_NETDEV_LINK)) return
+      await mustRun(ctx, ['ip', 'link', 'del', OVS_NETDEV_LINK])
+    })
+  }
+  if (l.dpdkRuntime !== undefined) {
+    const dir = l.dpdkRuntime
+    await attempt(`DPDK runtime directory ${dir}`, () => ctx.fs.remove(dir, {recursive: true}))
+  }
   if (l.netns !== undefined) {
     const ns = l.netns
     await attempt(`netns ${ns}`, () => mustRun(ctx, ['ip', 'netns', 'del', ns]))
@@ -287,6 +323,11 @@ export async function removeLeftovers(ctx: Context, l: Leftovers, options: {kill
   if (l.runDir !== undefined) {
     const dir = l.runDir
     await attempt(`run directory ${dir}`, () => ctx.fs.remove(dir, {recursive: true}))
+  }
+  if (l.runBase !== undefined) {
+    // virtlab's own run directory base: gone when no other lab has a run directory in it.
+    const base = l.runBase
+    if ((await ctx.fs.stat(base))?.isDirectory && (await ctx.fs.readdir(base)).length === 0) await ctx.fs.remove(base, {recursive: true})
   }
   return report
 }

@@ -4,7 +4,7 @@
  */
 import type {Context} from '../app/context.js'
 import {VirtlabError, isVirtlabError} from '../errors.js'
-import type {Action, Step} from '../plan/step.js'
+import type {Action, Check, Step} from '../plan/step.js'
 import {resolveActionTokens, resolveTokens} from '../plan/tokens.js'
 import {type ActionRuntime, runAction, runCommand} from './actions.js'
 import type {JournalEntry, JournalStore} from './journal.js'
@@ -44,17 +44,45 @@ export async function prepareUndo(rt: ActionRuntime, step: Step, action: Action)
   }
 }
 
-/** After the step's action ran: resolve late-bound tokens; unresolvable ones are left for undo time. */
+/**
+ * After the step's action ran: resolve late-bound tokens; unresolvable ones are left for undo time.
+ * A wait's checks are resolved too, string by string (a pid read from a pidfile now, while the
+ * daemon that wrote it is alive), leaving any token that cannot be resolved yet as it is.
+ */
 export async function finishUndo(rt: ActionRuntime, actions: Action[]): Promise<Action[]> {
   const out: Action[] = []
   for (const action of actions) {
     try {
-      out.push(await resolveActionTokens(action, rt.ctx.fs))
+      const resolved = await resolveActionTokens(action, rt.ctx.fs)
+      out.push(resolved.kind === 'wait'
+        ? {...resolved, until: await resolveCheckLoosely(rt, resolved.until), ...(resolved.failIf === undefined ? {} : {failIf: await resolveCheckLoosely(rt, resolved.failIf)})}
+        : resolved)
     } catch {
       out.push(action)
     }
   }
   return out
+}
+
+async function resolveLoosely(rt: ActionRuntime, text: string): Promise<string> {
+  try {
+    return await resolveTokens(text, rt.ctx.fs)
+  } catch {
+    return text
+  }
+}
+
+async function resolveCheckLoosely(rt: ActionRuntime, check: Check): Promise<Check> {
+  const r = (t: string) => resolveLoosely(rt, t)
+  switch (check.kind) {
+    case 'exec-ok': return {...check, argv: await Promise.all(check.argv.map(r))}
+    case 'exec-stdout': return {...check, argv: await Promise.all(check.argv.map(r))}
+    case 'file-exists': return {...check, path: await r(check.path)}
+    case 'file-equals': return {...check, path: await r(check.path), value: await r(check.value)}
+    case 'not': return {...check, check: await resolveCheckLoosely(rt, check.check)}
+    case 'all': return {...check, checks: await Promise.all(check.checks.map((c) => resolveCheckLoosely(rt, c)))}
+    case 'any': return {...check, checks: await Promise.all(check.checks.map((c) => resolveCheckLoosely(rt, c)))}
+  }
 }
 
 export interface UndoOutcome {

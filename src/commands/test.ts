@@ -55,8 +55,8 @@ export default class Test extends VirtlabCommand {
     })
     const controller = new AbortController()
     const onSignal = () => controller.abort(new Error('interrupted'))
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
     let result: TestLabResult
     try {
       result = await testLab(ctx, {

@@ -58,6 +58,8 @@ export default class Up extends VirtlabCommand {
     }
     this.log(`lab ${result.lab} is up (driver ${result.driver}): ${result.stepsRun.length} step(s) run, ${result.stepsSkipped.length} already done`)
     this.log(`run directory: ${result.runDir}${result.netns ? `; namespace: ${result.netns}` : ''}`)
+    if (result.imageBuilt) this.log('built the built-in guest image (first use)')
+    for (const d of result.startedDaemons) this.log(`started ${d.name}${d.pid === undefined ? '' : ` (pid ${d.pid})`} for the libvirt driver; \`down\` leaves it running`)
     for (const label of result.degraded) this.log(label)
     for (const w of result.warnings) this.log(`warning: ${w}`)
     return result

@@ -3,7 +3,8 @@
  * run directory and the lab's network namespace. labs-reference.md §1.
  */
 import type {HugepagesModel} from '../lab/model.js'
-import type {Step} from '../plan/step.js'
+import type {Check, Step} from '../plan/step.js'
+import {MODULE_EVIDENCE} from '../host/probe.js'
 import {assertArgSafe, type CompileEnv} from './context.js'
 import {exec, execMatches, execOk, lineWord, step, undoExec} from './steps.js'
 
@@ -37,6 +38,13 @@ export function labHugepages(env: CompileEnv): HugepagesModel | undefined {
   return {size: '2M', sizeKiB: 2048, count, node: undefined, mount: '/dev/hugepages'}
 }
 
+/** The module is loaded or built in: /sys/module/<m>, or its feature's device node / bus. */
+export function moduleEvidence(module: string): Check {
+  const sys: Check = {kind: 'file-exists', path: moduleSysPath(module)}
+  const other = MODULE_EVIDENCE[module.replaceAll('-', '_')] ?? []
+  return other.length === 0 ? sys : {kind: 'any', checks: [sys, ...other.map((path): Check => ({kind: 'file-exists', path}))]}
+}
+
 export function hostSteps(env: CompileEnv): HostSteps {
   const steps: Step[] = []
   const moduleIds: string[] = []
@@ -53,7 +61,8 @@ export function hostSteps(env: CompileEnv): HostSteps {
       title: `Load kernel module ${module} (skipped when already loaded or built in; unloaded at down only if virtlab loaded it)`,
       phase: 'host',
       action: exec(['modprobe', module]),
-      check: {kind: 'file-exists', path: moduleSysPath(module)},
+      // Built-in code without parameters has no /sys/module/<m>: its device node or bus is the evidence (tun: /dev/net/tun).
+      check: moduleEvidence(module),
       undo: undoExec(['modprobe', '-r', module]),
       ref: REF_PREREQ,
     }))
@@ -113,6 +122,18 @@ export function hostSteps(env: CompileEnv): HostSteps {
   }
 
   const libvirt = env.options.driver === 'libvirt'
+  const runBase = env.runDir.replace(/\/+$/, '').replace(/\/[^/]+$/, '')
+  if (runBase !== '' && runBase !== '/') {
+    steps.push(step({
+      id: 'runbase',
+      title: `Create ${runBase}, where run directories live, unless it exists (removed at down when virtlab made it and it is empty)`,
+      phase: 'host',
+      action: {kind: 'mkdir', path: runBase, mode: 0o755},
+      check: {kind: 'file-exists', path: runBase},
+      undo: undoExec(['rmdir', '--ignore-fail-on-non-empty', runBase], [1]),
+      ref: 'the run directory base (/run/virtlab by default)',
+    }))
+  }
   steps.push(step({
     id: 'rundir',
     title: libvirt
@@ -124,6 +145,7 @@ export function hostSteps(env: CompileEnv): HostSteps {
       : {kind: 'mkdir', path: env.runDir, mode: 0o755},
     undo: {kind: 'action', action: {kind: 'remove', path: env.runDir, recursive: true}},
     ref: 'this-machine.md (libvirt runs QEMU as libvirt-qemu)',
+    dependsOn: runBase !== '' && runBase !== '/' ? ['runbase'] : [],
   }))
 
   if (env.netns !== undefined) {

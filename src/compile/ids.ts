@@ -55,3 +55,11 @@ export function hostVethName(lab: string, switchIndex: number): string {
 export function hostEndpointName(switchIndex: number): string {
   return `host${switchIndex}`
 }
+
+/**
+ * The ifalias of a link virtlab created under a name the lab chose (a Linux bridge, an OVS netdev
+ * bridge's tap): `down --force` finds it by this tag when the journal is gone.
+ */
+export function linkAliasTag(lab: string): string {
+  return `virtlab-lab=${lab}`
+}

@@ -20,7 +20,8 @@ import {domainXml, QEMU_BINARY} from './domain-xml.js'
 import {hostSteps} from './host.js'
 import {netnsName} from './ids.js'
 import {qemuArgv} from './qemu-argv.js'
-import {exec, execMatches, runningByPidfile, step, stopByPidfile, undoExec} from './steps.js'
+import {exec, execMatches, execOk, reEscape, runningByPidfile, step, stopByPidfile, undoExec} from './steps.js'
+import {READY_MARKER} from '../guest/image.js'
 import {cloudImageSteps} from './cloud.js'
 import {type Backing, type VmSite} from './vm.js'
 
@@ -112,6 +113,7 @@ export function compileLab(lab: LabModel, options: CompileOptions): Artifacts {
       qemu.push({vm: site.vm.name, argv})
       steps.push(qemuVmStep(site, argv, startDeps))
     }
+    steps.push(...guestReadySteps(site))
   }
 
   const unique = dedupeSteps(steps)
@@ -168,10 +170,12 @@ function libvirtVmSteps(site: VmSite, name: string, xml: string, startDeps: stri
       id: `vm:${vm.name}:define`,
       title: `Define libvirt domain ${name}`,
       phase: 'vm',
-      action: exec([...VIRSH, 'define', file]),
+      // The first define after libvirtd starts probes QEMU's capabilities (tens of seconds under TCG).
+      action: exec([...VIRSH, 'define', file], {timeoutMs: 300_000}),
       check: execMatches([...VIRSH, 'domuuid', name], `^${uuidOf(xml)}`),
       undo: undoExec([...VIRSH, 'undefine', name], [1]),
       dependsOn: [`vm:${vm.name}:xml`],
+      timeoutMs: 300_000,
       ref,
     }),
     step({
@@ -186,6 +190,68 @@ function libvirtVmSteps(site: VmSite, name: string, xml: string, startDeps: stri
       ref,
     }),
   ]
+}
+
+/** How long a built-in guest may take to print its ready marker (TCG on a loaded 2-core host: 8-15 s, generous margin). */
+export const GUEST_READY_TIMEOUT_MS = 240_000
+/** How long the guest agent may take to answer once the guest said it is ready. */
+export const GUEST_AGENT_TIMEOUT_MS = 60_000
+
+/**
+ * Phase 'guest': `up` returns only when the guests are reachable. The built-in guest's /init prints
+ * "VIRTLAB-READY <vm>" on the serial console (the console log in the run directory) once its
+ * network is configured and qemu-ga holds its virtio-serial port; libvirt then proves the agent
+ * answers (virsh qemu-agent-command guest-ping). The wait gives up at once if the VM's QEMU is gone.
+ */
+function guestReadySteps(site: VmSite): Step[] {
+  const {env, vm} = site
+  const libvirt = env.options.driver === 'libvirt'
+  const domain = names.domain(env, vm.name)
+  const gone = libvirt
+    ? {kind: 'not' as const, check: execMatches([...VIRSH, 'domstate', domain], '^(running|paused)')}
+    : {kind: 'not' as const, check: runningByPidfile(paths.pidfile(env, vm.name))}
+  const goneMessage = libvirt ? `libvirt domain ${domain} is no longer running` : `the QEMU process of ${vm.name} is gone (${paths.pidfile(env, vm.name)})`
+  const steps: Step[] = []
+  let last = `vm:${vm.name}:start`
+  if (vm.image.type === 'builtin') {
+    const log = paths.consoleLog(env, vm.name)
+    steps.push(step({
+      id: `vm:${vm.name}:ready`,
+      title: `Wait until ${vm.name} has booted (its console log ${log} shows ${READY_MARKER} ${vm.name})`,
+      phase: 'guest',
+      action: {
+        kind: 'wait',
+        what: `${vm.name} to print "${READY_MARKER} ${vm.name}" on its console`,
+        until: execOk(['grep', '-q', '-E', '--', `^${READY_MARKER} ${reEscape(vm.name)}[[:space:]]*$`, log]),
+        timeoutMs: GUEST_READY_TIMEOUT_MS,
+        intervalMs: 1000,
+        failIf: gone,
+        failMessage: `${goneMessage}; see ${log}`,
+      },
+      dependsOn: [last],
+      ref: 'guest/init.sh (ready marker after qemu-ga opened its port)',
+    }))
+    last = `vm:${vm.name}:ready`
+  }
+  if (libvirt) {
+    steps.push(step({
+      id: `vm:${vm.name}:agent`,
+      title: `Wait until the guest agent of ${vm.name} answers (virsh qemu-agent-command ${domain} guest-ping)`,
+      phase: 'guest',
+      action: {
+        kind: 'wait',
+        what: `the guest agent of ${vm.name} to answer guest-ping`,
+        until: execOk([...VIRSH, 'qemu-agent-command', domain, '{"execute":"guest-ping"}']),
+        timeoutMs: vm.image.type === 'builtin' ? GUEST_AGENT_TIMEOUT_MS : GUEST_READY_TIMEOUT_MS,
+        intervalMs: 1000,
+        failIf: gone,
+        failMessage: goneMessage,
+      },
+      dependsOn: [last],
+      ref: 'libvirt virsh qemu-agent-command; QEMU guest agent guest-ping',
+    }))
+  }
+  return steps
 }
 
 function uuidOf(xml: string): string {

@@ -1,5 +1,6 @@
 /** Small constructors for plan data, so step definitions read like the commands they run. */
 import type {Action, Argv, Check, Step, Undo} from '../plan/step.js'
+import {token} from '../plan/tokens.js'
 
 export function exec(argv: Argv, extra: Omit<Extract<Action, {kind: 'exec'}>, 'kind' | 'argv'> = {}): Action {
   return {kind: 'exec', argv, ...extra}
@@ -49,13 +50,24 @@ export function linkExists(netns: string | undefined, ifname: string): Check {
   return execOk(ipIn(netns, 'link', 'show', 'dev', ifname))
 }
 
-/** Stop a daemon by its pidfile and wait until it is gone. */
+/**
+ * Stop a daemon by its pidfile and wait until it is gone. QEMU and the OVS daemons remove their
+ * pidfile on the way out, before they have released their memory (hugepages, a hugetlbfs mount),
+ * so the wait also watches the very process: its pid is read from the pidfile when the journal
+ * records this undo (@{pidfile-pid}), and /proc/<pid>/exe lasts until its memory is gone.
+ */
 export function stopByPidfile(what: string, pidfile: string, timeoutMs = 30_000): Undo {
   return {
     kind: 'actions',
     actions: [
       exec(['pkill', '-TERM', '-F', pidfile], {okExitCodes: [1]}),
-      {kind: 'wait', what: `${what} to exit`, until: {kind: 'not', check: execOk(['pgrep', '-F', pidfile])}, timeoutMs, intervalMs: 200},
+      {
+        kind: 'wait',
+        what: `${what} to exit`,
+        until: {kind: 'not', check: {kind: 'any', checks: [execOk(['pgrep', '-F', pidfile]), {kind: 'file-exists', path: `/proc/${token('pidfile-pid', pidfile)}/exe`}]}},
+        timeoutMs,
+        intervalMs: 200,
+      },
       {kind: 'remove', path: pidfile},
     ],
   }

@@ -38,7 +38,8 @@ export interface Endpoint {
   readonly address: string
   /** The exact argv this endpoint runs for a logical argv. */
   resolve(argv: readonly string[]): string[]
-  run(argv: readonly string[], opts: {timeoutMs: number}): Promise<EndpointRunResult>
+  /** signal: stop waiting (a guest of the test died); the command is killed where the endpoint can. */
+  run(argv: readonly string[], opts: {timeoutMs: number; signal?: AbortSignal | undefined}): Promise<EndpointRunResult>
   start(argv: readonly string[]): Promise<Handle>
 }
 
@@ -65,8 +66,8 @@ export class NetnsEndpoint implements Endpoint {
     return this.netns === undefined ? mapped : ['ip', 'netns', 'exec', this.netns, ...mapped]
   }
 
-  async run(argv: readonly string[], opts: {timeoutMs: number}): Promise<EndpointRunResult> {
-    const result = await this.runner.run(this.resolve(argv), {timeoutMs: opts.timeoutMs, allowFailure: true})
+  async run(argv: readonly string[], opts: {timeoutMs: number; signal?: AbortSignal | undefined}): Promise<EndpointRunResult> {
+    const result = await this.runner.run(this.resolve(argv), {timeoutMs: opts.timeoutMs, allowFailure: true, ...(opts.signal === undefined ? {} : {signal: opts.signal})})
     return {exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr}
   }
 
@@ -121,9 +122,17 @@ export class GuestEndpoint implements Endpoint {
     return mapProgram(argv, this.programs)
   }
 
-  async run(argv: readonly string[], opts: {timeoutMs: number}): Promise<EndpointRunResult> {
+  async run(argv: readonly string[], opts: {timeoutMs: number; signal?: AbortSignal | undefined}): Promise<EndpointRunResult> {
     const [path, ...args] = this.resolve(argv)
-    const result = await this.agent.exec(path as string, args, {captureOutput: true, timeoutMs: opts.timeoutMs})
+    const exec = this.agent.exec(path as string, args, {captureOutput: true, timeoutMs: opts.timeoutMs})
+    const signal = opts.signal
+    // The guest agent cannot cancel a guest-exec: stop waiting for it when the signal fires.
+    const result = signal === undefined ? await exec : await new Promise<Awaited<typeof exec>>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new VirtlabError('MEASURE_INTERRUPTED', `${this.name}: stopped waiting for ${path ?? ''}`))
+      if (signal.aborted) return onAbort()
+      signal.addEventListener('abort', onAbort, {once: true})
+      exec.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+    })
     return {exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr}
   }
 

@@ -150,7 +150,7 @@ export async function measureTest(test: TestModel, client: Endpoint, server: End
       checkAbort(env.signal)
       await ensureServer()
       const at = env.clock()
-      const result = await client.run(argv, {timeoutMs})
+      const result = await client.run(argv, {timeoutMs, signal: env.signal})
       const command = log.record(client, argv, at, result.exitCode)
       try {
         if (result.stdout.trim() === '') {
@@ -232,7 +232,7 @@ export async function measureTest(test: TestModel, client: Endpoint, server: End
     progress({phase: 'latency', title: `ping ${server.address} from ${client.name} (${latencyCount} samples)`, secondsLeft: Math.round(secondsLeft)})
     const argv = pingArgv(server.address, latencyCount, 0.01)
     const at = env.clock()
-    const result = await client.run(argv, {timeoutMs: (latencyCount * 0.01 + 15) * 1000})
+    const result = await client.run(argv, {timeoutMs: (latencyCount * 0.01 + 15) * 1000, signal: env.signal})
     const command = log.record(client, argv, at, result.exitCode)
     latency = latencyResult(client.name, server.name, latencyStats(parsePing(result.stdout)), command)
   }

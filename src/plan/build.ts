@@ -9,7 +9,7 @@ import type {HostFacts} from '../host/facts.js'
 import {OVS_VSWITCHD_DPDK, ovsInstances} from '../switches/ovs.js'
 import {labHugepages} from '../compile/host.js'
 import type {CompileEnv} from '../compile/context.js'
-import type {Plan, Step} from './step.js'
+import type {Check, Plan, Step} from './step.js'
 
 export function buildPlan(artifacts: Artifacts, facts: HostFacts): Plan {
   const steps = structuredClone(artifacts.steps)
@@ -75,6 +75,14 @@ export function buildPlan(artifacts: Artifacts, facts: HostFacts): Plan {
     notes.push('warning: vhost-net NICs were compiled for /dev/vhost-net, which this host lacks')
   }
 
+  if (options.driver === 'libvirt' && facts.probed && facts.kvm !== 'absent') {
+    const kvm = kvmAccessSteps()
+    const ids = kvm.map((k) => k.id)
+    for (const st of steps) if (/^vm:[^:]+:define$/.test(st.id)) st.dependsOn = [...new Set([...ids, ...st.dependsOn])]
+    steps.unshift(...kvm)
+    notes.push('libvirt: /dev/kvm is made accessible to group kvm (libvirt-qemu) while the lab is up, as udev does on a normal host: otherwise libvirtd re-probes QEMU on every call (~30 s each)')
+  }
+
   return {
     lab: lab.name,
     driver: options.driver,
@@ -118,4 +126,38 @@ export function checkGraph(steps: readonly Step[]): void {
     }
     seen.add(s.id)
   }
+}
+
+/**
+ * libvirt runs QEMU as libvirt-qemu (group kvm). When that user cannot open /dev/kvm (a host
+ * without udev leaves it root:root 0600), libvirtd finds its cached QEMU capabilities invalid
+ * ("KVM was enabled when probing, but it is not available now") and probes QEMU again on every
+ * define/start: ~30 s each here, minutes under load. Give group kvm read-write access, as udev's
+ * rule does on a normal host; the previous group and mode are restored at down.
+ */
+function kvmAccessSteps(): Step[] {
+  const dev = '/dev/kvm'
+  const absent: Check = {kind: 'not', check: {kind: 'file-exists', path: dev}}
+  return [
+    {
+      id: 'kvm:group',
+      title: `Give group kvm (libvirt's QEMU user) ${dev} (restored at down)`,
+      phase: 'host',
+      action: {kind: 'exec', argv: ['chgrp', 'kvm', dev]},
+      check: {kind: 'any', checks: [absent, {kind: 'exec-stdout', argv: ['stat', '-c', '%G', dev], pattern: '^kvm\\s*$'}]},
+      undo: {kind: 'restore-exec', read: ['stat', '-c', '%G', dev], whenPresent: ['chgrp', '{previous}', dev], whenAbsent: []},
+      dependsOn: [],
+      ref: 'libvirt qemu_capabilities.c virQEMUCapsIsValid; Debian udev rule KERNEL=="kvm", GROUP="kvm", MODE="0660"',
+    },
+    {
+      id: 'kvm:mode',
+      title: `Let group kvm read and write ${dev} (restored at down)`,
+      phase: 'host',
+      action: {kind: 'exec', argv: ['chmod', 'g+rw', dev]},
+      check: {kind: 'any', checks: [absent, {kind: 'exec-stdout', argv: ['stat', '-c', '%A', dev], pattern: '^.{4}rw'}]},
+      undo: {kind: 'restore-exec', read: ['stat', '-c', '%a', dev], whenPresent: ['chmod', '{previous}', dev], whenAbsent: []},
+      dependsOn: ['kvm:group'],
+      ref: 'as kvm:group',
+    },
+  ]
 }

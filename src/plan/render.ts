@@ -16,13 +16,14 @@ export function describeAction(a: Action): string {
     case 'exec': {
       const env = a.env === undefined ? '' : Object.entries(a.env).map(([k, v]) => `${k}=${v} `).join('')
       const ok = a.okExitCodes === undefined ? '' : ` (exit ${a.okExitCodes.join(', ')} also ok)`
-      return `${env === '' ? '' : `env ${env}`}${quoteArgv(a.argv)}${ok}`
+      const input = a.input === undefined ? '' : ` with stdin ${JSON.stringify(a.input)}`
+      return `${env === '' ? '' : `env ${env}`}${quoteArgv(a.argv)}${input}${ok}`
     }
     case 'write': return `write ${JSON.stringify(a.value)} to ${a.path}`
     case 'mkdir': return `mkdir ${a.path} (mode ${mode(a.mode)}${a.owner === undefined ? '' : `, owner ${a.owner.user}:${a.owner.group}`})`
     case 'file': return `write file ${a.path} (${Buffer.byteLength(a.content)} bytes, mode ${mode(a.mode)})`
     case 'remove': return `remove ${a.path}${a.recursive ? ' (recursively)' : ''}`
-    case 'wait': return `wait up to ${a.timeoutMs / 1000} s for ${a.what}: until ${describeCheck(a.until)}`
+    case 'wait': return `wait up to ${a.timeoutMs / 1000} s for ${a.what}: until ${describeCheck(a.until)}${a.failIf === undefined ? '' : `; fail at once if ${describeCheck(a.failIf)}`}`
   }
 }
 

@@ -20,8 +20,11 @@ export type Action =
   | {kind: 'file'; path: string; content: string; mode: number}
   /** Remove a file or directory (no error if absent). */
   | {kind: 'remove'; path: string; recursive?: boolean}
-  /** Poll a check until it holds or the timeout passes. */
-  | {kind: 'wait'; what: string; until: Check; timeoutMs: number; intervalMs?: number}
+  /**
+   * Poll a check until it holds or the timeout passes. failIf (optional): when it holds at a poll,
+   * stop waiting at once and fail with failMessage (a guest whose QEMU died will never boot).
+   */
+  | {kind: 'wait'; what: string; until: Check; timeoutMs: number; intervalMs?: number; failIf?: Check; failMessage?: string}
 
 export type Check =
   /** True when the command exits 0. */

@@ -22,6 +22,18 @@ export function registerTokenResolver(kind: string, resolver: TokenResolver): vo
   resolvers.set(kind, resolver)
 }
 
+/**
+ * Built in: @{pidfile-pid:<path>} is the pid a daemon wrote to its pidfile, or 0 when the file is
+ * missing or holds no pid (no process has pid 0, so "/proc/0/..." never exists). Undo resolves it
+ * right after the daemon started, so `down` waits on that very process even after the daemon has
+ * removed its pidfile on the way out.
+ */
+registerTokenResolver('pidfile-pid', async (args, fs) => {
+  const text = await fs.tryReadFile(`/${args.join(':').replace(/^\/+/, '')}`).catch(() => undefined)
+  const pid = text?.trim() ?? ''
+  return /^[1-9]\d*$/.test(pid) ? pid : '0'
+})
+
 const TOKEN = /@\{([a-z][a-z0-9-]*)((?::[A-Za-z0-9_./-]+)*)\}/g
 
 export function token(kind: string, ...args: (string | number)[]): string {

@@ -9,6 +9,7 @@ import type {SwitchModel} from '../lab/model.js'
 import type {Step} from '../plan/step.js'
 import {assertArgSafe, type CompileEnv, names} from '../compile/context.js'
 import {exec, execMatches, ipIn, linkExists, NO_UNDO, reEscape, step, undoExec} from '../compile/steps.js'
+import {linkAliasTag} from '../compile/ids.js'
 
 const REF = 'labs-reference.md §2.3 (Linux bridge: ip link add name br0 type bridge)'
 
@@ -28,9 +29,10 @@ export function linuxBridgeSteps(env: CompileEnv, sw: SwitchModel, switchIndex: 
   const steps: Step[] = [
     step({
       id,
-      title: `Create Linux bridge ${br} in the host namespace (no address, no routes)`,
+      title: `Create Linux bridge ${br} in the host namespace (no address, no routes), tagged with ifalias ${linkAliasTag(env.lab.name)}`,
       phase: 'switch',
-      action: exec(['ip', 'link', 'add', 'name', br, 'type', 'bridge']),
+      // One `ip -batch` run: only a bridge virtlab creates gets the tag (`down --force` finds it by it).
+      action: exec(['ip', '-batch', '-'], {input: `link add name ${br} type bridge\nlink set dev ${br} alias ${linkAliasTag(env.lab.name)}\n`}),
       check: linkExists(undefined, br),
       undo: undoExec(['ip', 'link', 'del', 'dev', br], [1]),
       ref: REF,

@@ -6,10 +6,10 @@
  * this-machine.md "Private OVS-DPDK instance".
  */
 import type {DpdkModel, SwitchModel} from '../lab/model.js'
-import type {Argv, Step} from '../plan/step.js'
+import type {Action, Argv, Check, Step} from '../plan/step.js'
 import {assertArgSafe, type CompileEnv, compileError, names} from '../compile/context.js'
 import {exec, execMatches, execOk, ipIn, NO_UNDO, reEscape, runningByPidfile, step, stopByPidfile, undoExec} from '../compile/steps.js'
-import {netnsName} from '../compile/ids.js'
+import {linkAliasTag, netnsName} from '../compile/ids.js'
 
 export const OVS_VSWITCHD = '/usr/sbin/ovs-vswitchd'
 export const OVS_VSWITCHD_DPDK = '/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk'
@@ -115,6 +115,41 @@ export function dpdkOtherConfig(env: CompileEnv, inst: OvsInstance): [string, st
   return keys
 }
 
+/** Where DPDK's EAL (run by root) keeps its runtime files: /var/run/dpdk/<file-prefix>. */
+export const DPDK_RUNTIME_BASE = '/var/run/dpdk'
+/** The tap OVS's userspace (netdev) datapath creates in the host namespace for itself. */
+export const OVS_NETDEV_LINK = 'ovs-netdev'
+
+/**
+ * A step that records that something a daemon will create as a side effect is absent before it
+ * starts (a tap of the netdev datapath, DPDK's runtime directory). When it already exists, the
+ * check holds and the step is skipped (never undone); otherwise its undo removes what the daemon
+ * left behind once the daemon is stopped (undo runs newest first, the daemon's stop before this).
+ */
+function sideEffectStep(input: {id: string; title: string; exists: Check; undo: Action; dependsOn?: string[]; ref?: string}): Step {
+  return step({
+    id: input.id,
+    title: input.title,
+    phase: 'switch',
+    action: {kind: 'wait', what: 'nothing (it does not exist yet)', until: {kind: 'not', check: input.exists}, timeoutMs: 1_000, intervalMs: 100},
+    check: input.exists,
+    undo: {kind: 'action', action: input.undo},
+    dependsOn: input.dependsOn ?? [],
+    ...(input.ref === undefined ? {} : {ref: input.ref}),
+  })
+}
+
+function linkSideEffectStep(id: string, link: string, why: string, dependsOn: string[] = []): Step {
+  return sideEffectStep({
+    id,
+    title: `Note that the host has no link ${link} yet (${why}; removed at down when it was not there before)`,
+    exists: execOk(['ip', 'link', 'show', 'dev', link]),
+    undo: exec(['ip', 'link', 'del', 'dev', link], {okExitCodes: [1]}),
+    dependsOn,
+    ref: 'this-machine.md (OVS netdev datapath taps stay after ovs-vswitchd exits)',
+  })
+}
+
 /** Steps that make an instance ready for bridges: start a private one, or check and configure the system one. */
 export function ovsInstanceSteps(env: CompileEnv, inst: OvsInstance, hostDeps: string[]): Step[] {
   return inst.mode === 'private' ? privateInstanceSteps(env, inst, hostDeps) : systemInstanceSteps(env, inst, hostDeps)
@@ -167,6 +202,30 @@ function privateInstanceSteps(env: CompileEnv, inst: OvsInstance, hostDeps: stri
     }),
   ]
   let vswitchdDeps = ['ovs:init', ...hostDeps]
+  const sideEffects: Step[] = []
+  if (inst.switches.some(({sw}) => sw.datapath === 'netdev')) {
+    sideEffects.push(linkSideEffectStep('ovs:link:ovs-netdev', OVS_NETDEV_LINK, 'the netdev datapath of ovs-vswitchd creates it'))
+  }
+  if (inst.dpdk) {
+    const runtime = `${DPDK_RUNTIME_BASE}/${netnsName(env.lab.name)}`
+    sideEffects.push(
+      sideEffectStep({
+        id: 'ovs:dpdk-runtime-base',
+        title: `Note whether ${DPDK_RUNTIME_BASE} exists (DPDK creates it; removed at down if virtlab's DPDK made it and it is empty)`,
+        exists: {kind: 'file-exists', path: DPDK_RUNTIME_BASE},
+        undo: exec(['rmdir', '--ignore-fail-on-non-empty', DPDK_RUNTIME_BASE], {okExitCodes: [1]}),
+      }),
+      sideEffectStep({
+        id: 'ovs:dpdk-runtime',
+        title: `Note that DPDK's runtime directory ${runtime} does not exist yet (--file-prefix; removed at down)`,
+        exists: {kind: 'file-exists', path: runtime},
+        undo: {kind: 'remove', path: runtime, recursive: true},
+        dependsOn: ['ovs:dpdk-runtime-base'],
+      }),
+    )
+  }
+  steps.push(...sideEffects)
+  vswitchdDeps.push(...sideEffects.map((x) => x.id))
   if (inst.dpdk) {
     const settings = dpdkOtherConfig(env, inst).map(([k, v]) => `other_config:${k}=${v}`)
     steps.push(step({
@@ -177,7 +236,7 @@ function privateInstanceSteps(env: CompileEnv, inst: OvsInstance, hostDeps: stri
       dependsOn: ['ovs:init'],
       ref: REF_DPDK,
     }))
-    vswitchdDeps = ['ovs:config', ...hostDeps]
+    vswitchdDeps = ['ovs:config', ...hostDeps, ...sideEffects.map((x) => x.id)]
   }
   steps.push(step({
     id: 'ovs:vswitchd',
@@ -250,16 +309,29 @@ export function ovsBridgeSteps(env: CompileEnv, inst: OvsInstance, sw: SwitchMod
   const id = ovsBridgeStepId(sw)
   const v = inst.vsctl
   const add = [...v, '--may-exist', 'add-br', br, '--', 'set', 'bridge', br, `datapath_type=${sw.datapath}`, '--', 'set', 'bridge', br, `external-ids:virtlab-lab=${env.lab.name}`]
-  const steps: Step[] = [step({
+  const steps: Step[] = []
+  // The netdev datapath gives the bridge a tap of its name in the host namespace.
+  const netdevTap = sw.datapath === 'netdev' && inst.mode === 'private'
+  if (netdevTap) steps.push(linkSideEffectStep(`${id}:link`, br, `the netdev datapath makes a tap for bridge ${br}`))
+  steps.push(step({
     id,
     title: `Create OVS bridge ${br} (datapath ${sw.datapath}) on the ${inst.mode} OVS`,
     phase: 'switch',
     action: exec(add),
     check: execOk([...v, 'br-exists', br]),
     undo: undoExec([...v, '--if-exists', 'del-br', br]),
-    dependsOn: [inst.readyStep],
+    dependsOn: [inst.readyStep, ...(netdevTap ? [`${id}:link`] : [])],
     ref: sw.datapath === 'netdev' ? 'labs-reference.md §3.2 step 5 (add-br br0 -- set bridge br0 datapath_type=netdev)' : 'labs-reference.md §2.3 (OVS kernel datapath: ovs-vsctl add-br)',
-  })]
+  }))
+  if (netdevTap) {
+    steps.push(step({
+      id: `${id}:tag`,
+      title: `Tag the host tap ${br} of the netdev bridge with ifalias ${linkAliasTag(env.lab.name)} (\`down --force\` finds it)`,
+      phase: 'switch',
+      action: exec(['ip', 'link', 'set', 'dev', br, 'alias', linkAliasTag(env.lab.name)]),
+      dependsOn: [id],
+    }))
+  }
   if (sw.uplink !== undefined) {
     assertArgSafe('uplink', sw.uplink)
     steps.push(portStep(env, inst, sw, sw.uplink, `${id}:uplink`, `Add uplink ${sw.uplink} to OVS bridge ${br}`, [], [id]))

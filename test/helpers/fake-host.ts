@@ -69,6 +69,8 @@ export interface FakeHostOptions {
   files?: Record<string, string>
   /** Extra directories to create. */
   dirs?: string[]
+  /** Start without /run/virtlab (a fresh host: `up` creates it and removes it at down). Default: it exists. */
+  freshRunBase?: boolean
 }
 
 const ok = (argv: readonly string[], stdout = ''): RunResult => ({argv, exitCode: 0, stdout, stderr: ''})
@@ -107,7 +109,7 @@ export class FakeHost {
       this.ovsDbs.set('system', emptyDb())
       this.ovsSockets.set('system', 'system')
     }
-    for (const dir of ['/proc', '/run', '/run/netns', '/run/virtlab', '/run/libvirt/qemu', '/sys/module', '/etc', '/var/lib', '/proc/sys/vm', '/sys/kernel/mm/hugepages/hugepages-2048kB', ...(options.dirs ?? [])]) {
+    for (const dir of ['/proc', '/run', '/run/netns', ...(options.freshRunBase ? [] : ['/run/virtlab']), '/run/libvirt/qemu', '/sys/module', '/etc', '/var/lib', '/var/run', '/proc/sys/vm', '/sys/kernel/mm/hugepages/hugepages-2048kB', ...(options.dirs ?? [])]) {
       nodefs.mkdirSync(this.fs.resolve(dir), {recursive: true})
     }
     const files: Record<string, string> = {
@@ -249,7 +251,7 @@ export class FakeHost {
     const [program, ...args] = argv
     const base = path.posix.basename(program ?? '')
     switch (base) {
-      case 'ip': return this.ip(argv, args, ns)
+      case 'ip': return this.ip(argv, args, ns, options)
       case 'ovs-vsctl': return this.ovsVsctl(argv, args, options)
       case 'ovsdb-tool': return this.ovsdbTool(argv, args)
       case 'ovsdb-server': return this.ovsdbServer(argv, args, options)
@@ -273,6 +275,8 @@ export class FakeHost {
         return this.dispatch(rest, ns, options)
       }
       case 'findmnt': return this.findmnt(argv, args)
+      case 'grep': return this.grep(argv, args)
+      case 'rmdir': return this.rmdir(argv, args)
       case 'true': return ok(argv)
       case 'false': return fail(argv, '')
       default:
@@ -308,13 +312,26 @@ export class FakeHost {
     }
   }
 
-  private ip(argv: string[], args: string[], nsIn: string): RunResult {
+  private ip(argv: string[], args: string[], nsIn: string, options: RunOptions = {}): RunResult {
     let ns = nsIn
     let oneline = false
     const rest = [...args]
     while (rest[0]?.startsWith('-')) {
       const opt = rest.shift() as string
       if (opt === '-o' || opt === '-oneline') oneline = true
+      else if (opt === '-batch' || opt === '-b') {
+        // `ip -batch -`: one command per stdin line, stopping at the first that fails (no -force).
+        if (rest.shift() !== '-') throw new CommandError('FakeHost models only `ip -batch -`', 255)
+        let out = ''
+        for (const [i, line] of (options.input ?? '').split('\n').entries()) {
+          const words = line.trim().split(/\s+/).filter(Boolean)
+          if (words.length === 0) continue
+          const r = this.ip(['ip', ...words], words, ns)
+          out += r.stdout
+          if (r.exitCode !== 0) return {argv, exitCode: 1, stdout: out, stderr: `${r.stderr}Command failed -:${i + 1}\n`}
+        }
+        return ok(argv, out)
+      }
       else if (opt === '-n' || opt === '-netns') ns = this.needNs(rest.shift() ?? '')
       else if (opt === '-d' || opt === '-details') continue
       else throw new CommandError(`Option "${opt}" is unknown (FakeHost)`, 255)
@@ -543,6 +560,9 @@ export class FakeHost {
       const other = db.openvswitch.columns.other_config
       const dpdk = typeof other === 'object' && other['dpdk-init'] === 'true'
       db.openvswitch.columns.dpdk_initialized = dpdk && path.posix.basename(argv[0] ?? '').endsWith('-dpdk') ? 'true' : 'false'
+      // DPDK's EAL (as root) keeps its runtime files in /var/run/dpdk/<file-prefix>, left behind at exit.
+      const prefix = typeof other === 'object' ? /--file-prefix=(\S+)/.exec(other['dpdk-extra'] ?? '')?.[1] : undefined
+      if (db.openvswitch.columns.dpdk_initialized === 'true' && prefix !== undefined) this.writeHostFile(`/var/run/dpdk/${prefix}/config`, '')
     }
     this.spawn(argv, {pidfile})
     return ok(argv)
@@ -590,8 +610,30 @@ export class FakeHost {
       if (r.exitCode !== 0) return r.exitCode === 2 ? {argv, exitCode: 2, stdout: '', stderr: ''} : fail(argv, `ovs-vsctl: ${r.error}`)
       if (r.output !== undefined) out.push(r.output)
     }
-    if (dbFile !== undefined) this.ovsDbs.set(dbFile, work)
+    if (dbFile !== undefined) {
+      this.ovsDbs.set(dbFile, work)
+      // Modelled for private instances only: the system OVS's taps are the host's own business.
+      if (dbFile !== 'system') this.syncNetdevTaps(db, work)
+    }
     return ok(argv, out.join(''))
+  }
+
+  /**
+   * OVS's userspace (netdev) datapath gives each netdev bridge a tap of its name in the host
+   * namespace, and itself one named ovs-netdev; del-br removes the bridge's tap, ovs-netdev stays
+   * after ovs-vswitchd exits (as measured on this project's machines).
+   */
+  private syncNetdevTaps(before: OvsDb, after: OvsDb): void {
+    const netdev = (d: OvsDb) => [...d.bridges].filter(([, b]) => b.columns.datapath_type === 'netdev').map(([name]) => name)
+    const now = netdev(after)
+    for (const name of netdev(before)) {
+      const link = this.findLink(name, '')
+      if (!now.includes(name) && link?.kind === 'tap') this.removeLink(link)
+    }
+    for (const name of now) {
+      if (this.findLink(OVS_NETDEV, '') === undefined) this.addLink({name: OVS_NETDEV, ns: '', kind: 'tap', peer: undefined})
+      if (this.findLink(name, '') === undefined) this.addLink({name, ns: '', kind: 'tap', peer: undefined})
+    }
   }
 
   private ovsCommand(db: OvsDb, words: string[], opts: Set<string>, global: Record<string, string | true>): {exitCode: number; output?: string; error?: string} {
@@ -796,6 +838,10 @@ export class FakeHost {
         if (d.pid !== undefined) throw new CommandError('error: Failed to start domain \'' + name + '\'\nerror: Requested operation is not valid: domain is already running')
         const proc = this.spawn(['/usr/bin/qemu-system-x86_64', '-name', `guest=${d.name},debug-threads=on`, '-accel', 'tcg', '-m', '512'], {pidfile: `/run/libvirt/qemu/${d.name}.pid`})
         d.pid = proc.pid
+        // The built-in guest boots at once here: its /init prints the ready marker on the serial console.
+        const log = /<serial type=['"]file['"]>\s*<source path=['"]([^'"]+)['"]/.exec(d.xml)?.[1]
+        const vm = /virtlab\.vm=([^\s<]+)/.exec(d.xml)?.[1]
+        if (log !== undefined && vm !== undefined) this.writeHostFile(log, `virtlab-init: ready\r\nVIRTLAB-READY ${vm}\r\n`)
         return ok(argv, `Domain '${name}' started\n\n`)
       }
       case 'destroy': {
@@ -829,6 +875,12 @@ export class FakeHost {
       }
       case 'dumpxml':
         return ok(argv, need().xml)
+      case 'qemu-agent-command': {
+        const d = need()
+        if (d.pid === undefined) throw new CommandError(`error: Requested operation is not valid: domain is not running`)
+        if (!/virtlab\.vm=/.test(d.xml)) throw new CommandError('error: Guest agent is not responding: QEMU guest agent is not connected')
+        return ok(argv, '{"return":{}}\n')
+      }
       default:
         throw new CommandError(`error: unknown command: '${cmd}'`)
     }
@@ -938,9 +990,48 @@ export class FakeHost {
       if (this.processes.has(Number(text))) throw new CommandError(`qemu-system-x86_64: cannot create PID file: Cannot lock pid file: Resource temporarily unavailable`)
     }
     this.spawn(argv, {pidfile})
+    // The built-in guest boots at once here: its /init prints the ready marker on the serial console.
+    const serial = argv[argv.indexOf('-serial') + 1]
+    const vm = /virtlab\.vm=(\S+)/.exec(argv[argv.indexOf('-append') + 1] ?? '')?.[1]
+    if (argv.includes('-serial') && serial?.startsWith('file:') && vm !== undefined) this.writeHostFile(serial.slice('file:'.length), `VIRTLAB-READY ${vm}\n`)
+    return ok(argv)
+  }
+
+  /** grep [-q] [-E] [--] PATTERN FILE: extended regular expressions, line by line. */
+  private grep(argv: string[], args: string[]): RunResult {
+    const rest = [...args]
+    let quiet = false
+    while (rest[0]?.startsWith('-')) {
+      const o = rest.shift() as string
+      if (o === '--') break
+      if (o === '-q') quiet = true
+      else if (o !== '-E') throw new CommandError(`grep: FakeHost does not model ${o}`, 2)
+    }
+    const [pattern, file] = rest
+    if (pattern === undefined || file === undefined) throw new CommandError('FakeHost models only grep PATTERN FILE', 2)
+    const text = this.readHostFile(file)
+    if (text === undefined) throw new CommandError(`grep: ${file}: No such file or directory`, 2)
+    const re = new RegExp(pattern.replaceAll('[[:space:]]', '\\s'))
+    const hits = text.split('\n').filter((l) => re.test(l))
+    return hits.length === 0 ? fail(argv, '', 1) : ok(argv, quiet ? '' : hits.map((h) => `${h}\n`).join(''))
+  }
+
+  /** rmdir [--ignore-fail-on-non-empty] DIR. */
+  private rmdir(argv: string[], args: string[]): RunResult {
+    const ignore = args.includes('--ignore-fail-on-non-empty')
+    const dir = args.filter((a) => !a.startsWith('-')).at(-1) ?? ''
+    const real = this.fs.resolve(dir)
+    if (!nodefs.existsSync(real)) throw new CommandError(`rmdir: failed to remove '${dir}': No such file or directory`)
+    if (nodefs.readdirSync(real).length > 0) {
+      if (ignore) return ok(argv)
+      throw new CommandError(`rmdir: failed to remove '${dir}': Directory not empty`)
+    }
+    nodefs.rmdirSync(real)
     return ok(argv)
   }
 }
+
+const OVS_NETDEV = 'ovs-netdev'
 
 function emptyDb(): OvsDb {
   return {bridges: new Map(), ports: new Map(), interfaces: new Map(), openvswitch: {columns: {other_config: {}, external_ids: {}}}}

@@ -98,6 +98,7 @@ function fakeHost(options: {vhostNetFd: boolean; journal?: boolean}) {
   const agentTargets: string[] = []
   const deps = {
     ...defaultMeasureDeps,
+    watchGuests: false,
     clock: fixedClock(),
     sleep: async () => {},
     agentFor: async (_running: unknown, vm: string) => {
@@ -203,7 +204,7 @@ describe('testLab on an OVS-DPDK lab (vhost-user, VM to VM)', () => {
     }
     const ctx: Context = {runner, fs: new RootedFs(root), stateDir: '/var/lib/virtlab', runBase: '/run/virtlab', packageRoot: '/pkg', progress: () => {}, env: {}}
     const out = await testLab(ctx, {lab: 'vhost-user', trials: 1, durationS: 1, outDir: '/results'}, {
-      ...defaultMeasureDeps, clock: fixedClock(), sleep: async () => {},
+      ...defaultMeasureDeps, watchGuests: false, clock: fixedClock(), sleep: async () => {},
       agentFor: async (_r, vm) => agents[vm as 'vm1' | 'vm2'],
     })
     const result = out.results[0]!
