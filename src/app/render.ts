@@ -6,6 +6,7 @@
 import {quoteArgv} from '../errors.js'
 import type {Artifacts, Driver} from '../compile/artifacts.js'
 import {renderPlanText} from '../plan/render.js'
+import {withExampleTokens} from '../plan/tokens.js'
 import type {Plan} from '../plan/step.js'
 import type {Context} from './context.js'
 import {planLab, type PlanContext} from './plan.js'
@@ -34,10 +35,22 @@ export interface RenderLabResult {
   notes: string[]
 }
 
+/**
+ * A domain XML as render writes it. Values known only at apply time (a VF's PCI address, the
+ * /dev/vhost-vdpa-N node) get example values and a leading comment that says so, so the file is a
+ * complete domain that libvirt's schema accepts; `up` writes the real values.
+ */
+function domainFile(xml: string): string {
+  const {text, replaced} = withExampleTokens(xml)
+  if (replaced.length === 0) return xml
+  const lines = replaced.map((r) => `  ${r.token} -> ${r.example}`)
+  return `<!-- virtlab render: values known only at apply time are shown as examples:\n${lines.join('\n')}\n-->\n${text}`
+}
+
 /** The files of a compiled lab and its plan, in a stable order. */
 export function renderArtifacts(artifacts: Artifacts, plan: Plan): RenderedFile[] {
   const files: RenderedFile[] = []
-  for (const d of artifacts.domains) files.push({path: `domains/${d.vm}.xml`, content: d.xml})
+  for (const d of artifacts.domains) files.push({path: `domains/${d.vm}.xml`, content: domainFile(d.xml)})
   for (const n of artifacts.networks) files.push({path: `networks/${n.name}.xml`, content: n.xml})
   for (const q of artifacts.qemu) files.push({path: `qemu/${q.vm}.argv`, content: q.argv.join('\n') + '\n'})
   if (artifacts.ovsCommands.length > 0) files.push({path: 'ovs.txt', content: artifacts.ovsCommands.map((a) => quoteArgv(a)).join('\n') + '\n'})

@@ -73,3 +73,28 @@ export async function resolveActionTokens(action: Action, fs: HostFs, runner?: C
     case 'wait': return action
   }
 }
+
+/**
+ * Example values of the right shape for the tokens that end up in libvirt XML, for `render`
+ * (which runs without the devices): the written domain is then complete and valid, and says in a
+ * comment that these values are examples replaced at apply time.
+ */
+const EXAMPLE_VALUES: Record<string, string> = {
+  'vf-pci-domain': '0x0000',
+  'vf-pci-bus': '0x03',
+  'vf-pci-slot': '0x10',
+  'vf-pci-function': '0x1',
+  'vf-pci': '0000:03:10.1',
+  'vdpa-dev': '/dev/vhost-vdpa-0',
+}
+
+export function withExampleTokens(text: string): {text: string; replaced: {token: string; example: string}[]} {
+  const replaced: {token: string; example: string}[] = []
+  const out = text.replace(TOKEN, (whole, kind: string) => {
+    const example = EXAMPLE_VALUES[kind]
+    if (example === undefined) return whole
+    if (!replaced.some((r) => r.token === whole)) replaced.push({token: whole, example})
+    return example
+  })
+  return {text: out, replaced}
+}
