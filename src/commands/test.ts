@@ -84,7 +84,6 @@ export default class Test extends VirtlabCommand {
     const {allRows} = await import('../report/rows.js')
     const {renderText, reportTable} = await import('../report/table.js')
     this.log(renderText(reportTable(allRows(result.results))).trimEnd())
-    for (const file of result.files) this.log(`wrote ${file}`)
     return result
   }
 }

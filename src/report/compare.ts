@@ -81,7 +81,7 @@ export interface ComparedRow {
   labs: string[]
   measured: boolean
   /** The best TCP median (else any case), Gbit/s, and which case. */
-  throughput: {gbps: number; what: string} | null
+  throughput: {gbps: number; what: string; degraded: boolean} | null
   /** The highest UDP packet rate (cases or zero-loss), pps, and which. */
   pps: {pps: number; what: string} | null
   latency: {p50Ms: number; p99Ms: number} | null
@@ -120,7 +120,7 @@ export function compareArchitectures(results: readonly ResultDocument[]): Compar
       facts,
       labs: [...new Set(docs.map((d) => d.lab.name))],
       measured: docs.length > 0,
-      throughput: top === undefined ? null : {gbps: top.gbps, what: what(top)},
+      throughput: top === undefined ? null : {gbps: top.gbps, what: what(top), degraded: top.degraded.length > 0},
       pps: topPps?.pps == null ? null : {pps: topPps.pps, what: what(topPps)},
       latency: latencyDoc?.latency ? {p50Ms: latencyDoc.latency.p50Ms, p99Ms: latencyDoc.latency.p99Ms} : null,
       gbpsPerCore: perCore?.gbpsPerCore ?? null,
@@ -138,7 +138,8 @@ export function compareTable(rows: readonly ComparedRow[]): Table {
     rows: rows.map((r) => [
       `${r.facts.name} (${r.facts.title})`,
       r.facts.dataPlane,
-      r.throughput === null ? 'not measured' : `${fmtGbps(r.throughput.gbps)} Gbit/s (${r.throughput.what})`,
+      // A degraded number is labelled where it is read, not only in the Notes column.
+      r.throughput === null ? 'not measured' : `${fmtGbps(r.throughput.gbps)} Gbit/s (${r.throughput.what})${r.throughput.degraded ? ' [degraded]' : ''}`,
       r.pps === null ? (r.measured ? '-' : 'not measured') : `${fmtPps(r.pps.pps)} (${r.pps.what})`,
       r.latency === null ? '-' : `${r.latency.p50Ms.toFixed(3)} / ${r.latency.p99Ms.toFixed(3)}`,
       fmtNumber(r.gbpsPerCore, 3),

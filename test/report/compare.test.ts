@@ -37,6 +37,10 @@ describe('compare: architectures side by side', () => {
     expect(sriovCells[9]).toMatch(/SR-IOV NIC \+ IOMMU/)
     expect(table.rows[2]?.[6]).toMatch(/^yes/) // vhost-user needs hugepages
     expect(table.rows[1]?.[11]).toContain(DEGRADED)
+    // the degraded number is labelled in its own cell too; a clean one is not
+    expect(vhostNet?.throughput?.degraded).toBe(true)
+    expect(table.rows[1]?.[2]).toMatch(/ Gbit\/s \(tcp-tx-default\) \[degraded\]$/)
+    expect(table.rows[2]?.[2]).not.toContain('degraded')
     const md = renderMarkdown(table)
     expect(md.split('\n').filter((l) => l.startsWith('| '))).toHaveLength(2 + ARCHITECTURES.length) // header, alignment row, one per architecture
   })
