@@ -6,20 +6,12 @@
  */
 import {VirtlabError} from '../errors.js'
 import type {HostFs} from '../host/fs.js'
-import {readJournal} from '../apply/journal.js'
+import {type JournalHeader, readJournal} from '../apply/journal.js'
 import {domainName, vhostUserPortName} from '../compile/ids.js'
 import type {LabModel, TestModel} from '../lab/model.js'
 
 /** The parts of the journal header measurement uses. */
-export interface RunningLab {
-  lab: string
-  file: string
-  driver: 'libvirt' | 'qemu'
-  netns: string | undefined
-  runDir: string
-  params: Record<string, string | number | boolean>
-  degraded: string[]
-}
+export type RunningLab = Pick<JournalHeader, 'lab' | 'file' | 'driver' | 'netns' | 'runDir' | 'params' | 'degraded'>
 
 export async function readRunningLab(fs: HostFs, stateDir: string, lab: string): Promise<RunningLab> {
   const read = await readJournal(fs, stateDir, lab)
