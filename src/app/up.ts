@@ -115,11 +115,14 @@ function failedChecksError(lab: string, failed: CheckResult[]): VirtlabError {
 
 export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = defaultUpDeps): Promise<UpResult | UpDryRunResult> {
   const facts = await deps.gatherFacts(ctx)
+  // A dry-run shows the lab as written even where this host lacks vhost-net (and says so in a note);
+  // the real `up` refuses it there unless --allow-degraded.
+  const describeFaithfully = options.dryRun === true && options.allowDegraded !== true && facts.probed && !facts.vhostNet
   const planOptions = (driver: Driver): PlanLabOptions => ({
     sets: options.sets ?? {},
     dirs: options.dirs ?? [],
     facts,
-    compile: compileOverrides(facts, driver, options.allowDegraded ?? false),
+    compile: {...compileOverrides(facts, driver, options.allowDegraded ?? false), ...(describeFaithfully ? {hostHasVhostNet: undefined} : {})},
   })
   // The lab name is needed to find an existing journal (its driver wins): plan once with the
   // requested/default driver, then again if the journal says otherwise.
@@ -142,7 +145,11 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
   const {model, plan} = planned
 
   if (options.dryRun) {
-    return {lab: plan.lab, driver: plan.driver, dryRun: true, degraded: plan.degraded, notes: plan.notes, plan, text: renderPlanText(plan)}
+    const usesVhostNet = model.vms.some((vm) => vm.nics.some((nic) => nic.backend === 'vhost-net'))
+    const shown: Plan = describeFaithfully && usesVhostNet
+      ? {...plan, notes: [...plan.notes, 'this host has no /dev/vhost-net: `up` refuses this plan here; `up --allow-degraded` runs the userspace virtio backend instead, labelled degraded']}
+      : plan
+    return {lab: shown.lab, driver: shown.driver, dryRun: true, degraded: shown.degraded, notes: shown.notes, plan: shown, text: renderPlanText(shown)}
   }
 
   const warnings: string[] = []
