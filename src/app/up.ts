@@ -145,8 +145,8 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
   const {model, plan} = planned
 
   if (options.dryRun) {
-    const usesVhostNet = model.vms.some((vm) => vm.nics.some((nic) => nic.backend === 'vhost-net'))
-    const shown: Plan = describeFaithfully && usesVhostNet
+    const refusedHere = describeFaithfully && model.vms.some((vm) => vm.nics.some((nic) => nic.backend === 'vhost-net'))
+    const shown: Plan = refusedHere
       ? {...plan, notes: [...plan.notes, 'this host has no /dev/vhost-net: `up` refuses this plan here; `up --allow-degraded` runs the userspace virtio backend instead, labelled degraded']}
       : plan
     return {lab: shown.lab, driver: shown.driver, dryRun: true, degraded: shown.degraded, notes: shown.notes, plan: shown, text: renderPlanText(shown)}
