@@ -2,12 +2,14 @@
  * The use cases up / down / status over the FakeHost, with a synthetic plan (demoPlan) standing in
  * for planLab and scripted doctor checks.
  */
+import {readFileSync} from 'node:fs'
+
 import {afterEach, describe, expect, it} from 'vitest'
 
 import type {Context} from '../../src/app/context.js'
 import {downLab} from '../../src/app/down.js'
 import {statusLabs} from '../../src/app/status.js'
-import {upLab, type UpDeps, type UpDryRunResult, type UpResult} from '../../src/app/up.js'
+import {defaultUpDeps, upLab, type UpDeps, type UpDryRunResult, type UpResult} from '../../src/app/up.js'
 import {journalPath, readJournal} from '../../src/apply/journal.js'
 import {acquireLock, lockPath} from '../../src/apply/lock.js'
 import {labTag} from '../../src/compile/ids.js'
@@ -80,6 +82,24 @@ describe('up', () => {
     expect(result.text).toMatch(/undo/i)
     expect(ctx.runner.calls).toEqual([])
     expect(host.snapshot()).toEqual(before)
+  })
+
+  it('--dry-run of the shipped vhost-net lab on a host without /dev/vhost-net shows the lab as written, with a note that up refuses it', async () => {
+    const host = newHost()
+    const ctx = host.context()
+    // The fake host's filesystem is a temp root: put the shipped lab where the loader looks for it.
+    await ctx.fs.mkdir(`${ctx.packageRoot}/labs`)
+    await ctx.fs.writeFile(`${ctx.packageRoot}/labs/vhost-net.yaml`, readFileSync(new URL('../../labs/vhost-net.yaml', import.meta.url), 'utf8'))
+    const noVhostNet: UpDeps = {...defaultUpDeps, gatherFacts: async () => ({...ASSUMED_FACTS, probed: true, vhostNet: false})}
+    const result = (await upLab(ctx, {lab: 'vhost-net', dryRun: true, driver: 'qemu'}, noVhostNet)) as UpDryRunResult
+    expect(result.degraded).toEqual([])
+    expect(result.notes.join('\n')).toMatch(/`up` refuses this plan here/)
+    expect(result.text).toMatch(/vhost=on/)
+    expect(ctx.runner.calls).toEqual([])
+    // With --allow-degraded the plan is the userspace backend, labelled.
+    const degraded = (await upLab(ctx, {lab: 'vhost-net', dryRun: true, driver: 'qemu', allowDegraded: true}, noVhostNet)) as UpDryRunResult
+    expect(degraded.degraded).toEqual(['degraded: no vhost-net (userspace virtio backend over tap)'])
+    expect(degraded.text).toMatch(/vhost=off/)
   })
 
   it('refuses to start when a doctor check fails, listing each failure with its fix; --skip-checks warns and goes on', async () => {
