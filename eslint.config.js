@@ -1,6 +1,14 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
+const restricted = (names, message) => names.map((name) => ({name, message}))
+// Imports only the seams may use (src/host/runner.ts, fs.ts, socket.ts).
+const PROCESS_AND_FILE_IMPORTS = [
+  ...restricted(['execa', 'node:child_process', 'child_process'], 'Run external commands through src/host/runner.ts (CommandRunner).'),
+  ...restricted(['node:fs', 'node:fs/promises', 'fs'], 'Touch host files through src/host/fs.ts (HostFs).'),
+]
+const SOCKET_IMPORTS = restricted(['node:net', 'net'], 'Open sockets through src/host/socket.ts (UnixSocketClient, QmpClient, GuestAgentSocketChannel).')
+
 export default tseslint.config(
   {ignores: ['dist/**', 'node_modules/**', 'test/fixtures/**', 'coverage/**']},
   js.configs.recommended,
@@ -25,14 +33,8 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', {
         paths: [
-          {name: 'execa', message: 'Run external commands through src/host/runner.ts (CommandRunner).'},
-          {name: 'node:child_process', message: 'Run external commands through src/host/runner.ts (CommandRunner).'},
-          {name: 'child_process', message: 'Run external commands through src/host/runner.ts (CommandRunner).'},
-          {name: 'node:fs', message: 'Touch host files through src/host/fs.ts (HostFs).'},
-          {name: 'node:fs/promises', message: 'Touch host files through src/host/fs.ts (HostFs).'},
-          {name: 'fs', message: 'Touch host files through src/host/fs.ts (HostFs).'},
-          {name: 'node:net', message: 'Open sockets through src/host/socket.ts (UnixSocketClient, QmpClient, GuestAgentSocketChannel).'},
-          {name: 'net', message: 'Open sockets through src/host/socket.ts (UnixSocketClient, QmpClient, GuestAgentSocketChannel).'},
+          ...PROCESS_AND_FILE_IMPORTS,
+          ...SOCKET_IMPORTS,
         ],
       }],
     },
@@ -43,12 +45,7 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', {
         paths: [
-          {name: 'execa', message: 'Run external commands through src/host/runner.ts (CommandRunner).'},
-          {name: 'node:child_process', message: 'Run external commands through src/host/runner.ts (CommandRunner).'},
-          {name: 'child_process', message: 'Run external commands through src/host/runner.ts (CommandRunner).'},
-          {name: 'node:fs', message: 'Touch host files through src/host/fs.ts (HostFs).'},
-          {name: 'node:fs/promises', message: 'Touch host files through src/host/fs.ts (HostFs).'},
-          {name: 'fs', message: 'Touch host files through src/host/fs.ts (HostFs).'},
+          ...PROCESS_AND_FILE_IMPORTS,
         ],
       }],
     },

@@ -6,7 +6,7 @@
  */
 import type {Step} from '../plan/step.js'
 import {assertArgSafe, type NicSite, names, nicId} from '../compile/context.js'
-import {exec, execMatches, linkExists, step, undoExec} from '../compile/steps.js'
+import {exec, linkExists, linkUpStep, step, undoExec} from '../compile/steps.js'
 import {el, type XmlElement} from '../compile/xml.js'
 import {attachTapStep} from '../switches/index.js'
 import {netdevId} from './backend.js'
@@ -36,15 +36,7 @@ export function tapHostSteps(site: NicSite): Step[] {
       dependsOn: [],
       ref: REF,
     }),
-    step({
-      id: `${id}:up`,
-      title: `Bring tap ${tap} up`,
-      phase: 'switch',
-      action: exec(['ip', 'link', 'set', 'dev', tap, 'up']),
-      check: execMatches(['ip', 'link', 'show', 'dev', tap], '[<,]UP[,>]'),
-      dependsOn: [id],
-      ref: REF,
-    }),
+    linkUpStep({id: `${id}:up`, title: `Bring tap ${tap} up`, phase: 'switch', ifname: tap, dependsOn: [id], ref: REF}),
   ]
   if (site.sw !== undefined) steps.push(attachTapStep(site.env, site.env.ovs, site.sw, tap, `${id}:attach`, [id]))
   return steps

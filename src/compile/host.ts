@@ -6,7 +6,7 @@ import type {HugepagesModel} from '../lab/model.js'
 import type {Check, Step} from '../plan/step.js'
 import {MODULE_EVIDENCE} from '../host/probe.js'
 import {assertArgSafe, type CompileEnv} from './context.js'
-import {exec, execMatches, execOk, lineWord, step, undoExec} from './steps.js'
+import {exec, execMatches, execOk, lineWord, linkUpStep, step, undoExec} from './steps.js'
 
 const REF_PREREQ = 'labs-reference.md §1 (common host prerequisites)'
 
@@ -160,14 +160,7 @@ export function hostSteps(env: CompileEnv): HostSteps {
         undo: undoExec(['ip', 'netns', 'delete', ns], [1]),
         ref: 'this-machine.md "Tap guest (host side in a namespace the lab owns)"',
       }),
-      step({
-        id: 'netns:lo',
-        title: `Bring loopback up in ${ns}`,
-        phase: 'host',
-        action: exec(['ip', '-n', ns, 'link', 'set', 'dev', 'lo', 'up']),
-        check: execMatches(['ip', '-n', ns, 'link', 'show', 'dev', 'lo'], '[<,]UP[,>]'),
-        dependsOn: ['netns'],
-      }),
+      linkUpStep({id: 'netns:lo', title: `Bring loopback up in ${ns}`, phase: 'host', netns: ns, ifname: 'lo', dependsOn: ['netns']}),
     )
   }
   return {steps, memorySteps}

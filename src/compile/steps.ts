@@ -50,6 +50,16 @@ export function linkExists(netns: string | undefined, ifname: string): Check {
   return execOk(ipIn(netns, 'link', 'show', 'dev', ifname))
 }
 
+/** Bring a link up (in a namespace or the host's); skipped when it is UP already. No undo: deleting the link undoes it. */
+export function linkUpStep(input: Omit<StepInput, 'action' | 'check' | 'undo'> & {netns?: string | undefined; ifname: string}): Step {
+  const {netns, ifname, ...rest} = input
+  return step({
+    ...rest,
+    action: exec(ipIn(netns, 'link', 'set', 'dev', ifname, 'up')),
+    check: execMatches(ipIn(netns, 'link', 'show', 'dev', ifname), '[<,]UP[,>]'),
+  })
+}
+
 /**
  * Stop a daemon by its pidfile and wait until it is gone. QEMU and the OVS daemons remove their
  * pidfile on the way out, before they have released their memory (hugepages, a hugetlbfs mount),

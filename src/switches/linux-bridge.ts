@@ -8,7 +8,7 @@
 import type {SwitchModel} from '../lab/model.js'
 import type {Step} from '../plan/step.js'
 import {assertArgSafe, type CompileEnv, names} from '../compile/context.js'
-import {exec, execMatches, ipIn, linkExists, NO_UNDO, reEscape, step, undoExec} from '../compile/steps.js'
+import {exec, execMatches, ipIn, linkExists, linkUpStep, NO_UNDO, reEscape, step, undoExec} from '../compile/steps.js'
 import {linkAliasTag} from '../compile/ids.js'
 
 const REF = 'labs-reference.md §2.3 (Linux bridge: ip link add name br0 type bridge)'
@@ -37,15 +37,7 @@ export function linuxBridgeSteps(env: CompileEnv, sw: SwitchModel, switchIndex: 
       undo: undoExec(['ip', 'link', 'del', 'dev', br], [1]),
       ref: REF,
     }),
-    step({
-      id: bridgeReadyStepId(sw),
-      title: `Bring bridge ${br} up`,
-      phase: 'switch',
-      action: exec(['ip', 'link', 'set', 'dev', br, 'up']),
-      check: execMatches(['ip', 'link', 'show', 'dev', br], '[<,]UP[,>]'),
-      dependsOn: [id],
-      ref: REF,
-    }),
+    linkUpStep({id: bridgeReadyStepId(sw), title: `Bring bridge ${br} up`, phase: 'switch', ifname: br, dependsOn: [id], ref: REF}),
   ]
   if (sw.uplink !== undefined) {
     assertArgSafe('uplink', sw.uplink)
