@@ -7,28 +7,14 @@
 import {existsSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
 import type {DownResult} from '../../src/app/down.js'
 import type {UpResult} from '../../src/app/up.js'
-import {type E2eEnv, alive, cli, qemuPids, setUp, snapshot, tearDown} from './harness.js'
+import {alive, cli, qemuPids, snapshot, useE2eEnv} from './harness.js'
 
-let env: E2eEnv | undefined
-const suiteStarted = Date.now()
+const need = useE2eEnv('faults')
 
-beforeAll(async () => {
-  env = await setUp()
-}, 300_000)
-
-afterAll(async () => {
-  await tearDown(env)
-  console.log(`[e2e faults] wall time ${((Date.now() - suiteStarted) / 1000).toFixed(0)} s`)
-}, 300_000)
-
-function need(): E2eEnv {
-  if (env === undefined) throw new Error('the e2e environment was not set up')
-  return env
-}
 
 interface ErrorBody {
   error?: {code?: string; message?: string; details?: {rolledBack?: string[]; notUndone?: string[]}}

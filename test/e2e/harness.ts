@@ -13,6 +13,8 @@ import {chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import {tmpdir} from 'node:os'
 import {join, relative} from 'node:path'
 
+import {afterAll, beforeAll} from 'vitest'
+
 import {type Context, createContext} from '../../src/app/context.js'
 import {ensureImage} from '../../src/guest/image.js'
 import {ensureLibvirtd, type StartedDaemon, stopStartedDaemons} from '../../src/host/daemons.js'
@@ -194,4 +196,24 @@ export function qemuPids(lab: string): Map<string, number> {
 
 export function alive(pid: number): boolean {
   return existsSync(`/proc/${pid}/exe`)
+}
+
+/**
+ * Registers a suite's hooks: setUp before all its tests, tearDown after (with the suite's wall
+ * time when a label is given). Returns the environment getter, which throws before setup.
+ */
+export function useE2eEnv(label?: string): () => E2eEnv {
+  let env: E2eEnv | undefined
+  const started = Date.now()
+  beforeAll(async () => {
+    env = await setUp()
+  }, 300_000)
+  afterAll(async () => {
+    await tearDown(env)
+    if (label !== undefined) console.log(`[e2e ${label}] wall time ${((Date.now() - started) / 1000).toFixed(0)} s`)
+  }, 300_000)
+  return () => {
+    if (env === undefined) throw new Error('the e2e environment was not set up')
+    return env
+  }
 }

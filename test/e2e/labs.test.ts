@@ -9,26 +9,16 @@
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
 import type {DownResult} from '../../src/app/down.js'
 import type {TestLabResult} from '../../src/app/measure.js'
 import type {UpResult} from '../../src/app/up.js'
 import {connectSocketAgent, libvirtAgent} from '../../src/guest/agent.js'
 import {assertResult} from '../../src/measure/result.js'
-import {type E2eEnv, cli, setUp, snapshot, tearDown} from './harness.js'
+import {type E2eEnv, cli, snapshot, useE2eEnv} from './harness.js'
 
-let env: E2eEnv | undefined
-const suiteStarted = Date.now()
-
-beforeAll(async () => {
-  env = await setUp()
-}, 300_000)
-
-afterAll(async () => {
-  await tearDown(env)
-  console.log(`[e2e labs] wall time ${((Date.now() - suiteStarted) / 1000).toFixed(0)} s`)
-}, 300_000)
+const need = useE2eEnv('labs')
 
 interface LabCase {
   lab: 'virtio-qemu' | 'vhost-net' | 'vhost-user'
@@ -46,10 +36,6 @@ const LABS: LabCase[] = [
   {lab: 'vhost-user', vms: ['vm1', 'vm2'], test: 'vm1-to-vm2', flags: [], verified: true, degraded: undefined},
 ]
 
-function need(): E2eEnv {
-  if (env === undefined) throw new Error('the e2e environment was not set up')
-  return env
-}
 
 async function pingAgent(e: E2eEnv, lab: string, vm: string, driver: 'libvirt' | 'qemu'): Promise<void> {
   const agent = driver === 'libvirt'

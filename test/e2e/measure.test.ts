@@ -12,22 +12,14 @@ import {join} from 'node:path'
 import {Ajv} from 'ajv'
 import addFormats from 'ajv-formats'
 import {XMLParser} from 'fast-xml-parser'
-import {afterAll, beforeAll, expect, it} from 'vitest'
+import {expect, it} from 'vitest'
 
 import type {DownResult} from '../../src/app/down.js'
 import type {TestLabResult} from '../../src/app/measure.js'
 import type {ResultDocument} from '../../src/measure/result-schema.js'
-import {type E2eEnv, REPO, cli, setUp, snapshot, tearDown} from './harness.js'
+import {REPO, cli, snapshot, useE2eEnv} from './harness.js'
 
-let env: E2eEnv | undefined
-
-beforeAll(async () => {
-  env = await setUp()
-}, 300_000)
-
-afterAll(async () => {
-  await tearDown(env)
-}, 300_000)
+const need = useE2eEnv()
 
 function asArray<T>(value: T | T[] | undefined): T[] {
   if (value === undefined) return []
@@ -35,8 +27,7 @@ function asArray<T>(value: T | T[] | undefined): T[] {
 }
 
 it('virtio-qemu (qemu driver): up -> test 3 trials x 3 s -> schema-valid result -> Markdown, SVG and JUnit reports -> down leaves the host as before', async () => {
-  if (env === undefined) throw new Error('the e2e environment was not set up')
-  const e = env
+  const e = need()
   const before = snapshot(e)
   const lab = 'virtio-qemu'
   let up: Awaited<ReturnType<typeof cli>> | undefined

@@ -4,26 +4,17 @@
  */
 import {readFileSync} from 'node:fs'
 
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
 import type {RunResult} from '../../src/app/run.js'
 import {assertResult} from '../../src/measure/result.js'
-import {type E2eEnv, cli, setUp, snapshot, tearDown} from './harness.js'
+import {cli, snapshot, useE2eEnv} from './harness.js'
 
-let env: E2eEnv | undefined
-
-beforeAll(async () => {
-  env = await setUp()
-}, 300_000)
-
-afterAll(async () => {
-  await tearDown(env)
-}, 300_000)
+const need = useE2eEnv()
 
 describe('virtlab run', () => {
   it('brings the default lab (vhost-user) up, measures it, tears it down, and leaves the host as it was', async () => {
-    const e = env
-    if (e === undefined) throw new Error('the e2e environment was not set up')
+    const e = need()
     const before = snapshot(e)
     const run = await cli(e, ['run', '--driver', 'qemu', '--trials', '1', '--duration', '3', '--latency-samples', '10', '--out', e.resultsDir], {timeoutMs: 480_000})
     expect(run.code, `${run.stdout.slice(-2000)}\n${run.stderr.slice(-3000)}`).toBe(0)
