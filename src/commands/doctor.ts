@@ -4,10 +4,9 @@ import {createContext} from '../app/context.js'
 import {doctor, type DoctorResult} from '../app/doctor.js'
 import {VirtlabCommand} from '../cli/base-command.js'
 import type {CheckResult, FixPlan} from '../doctor/index.js'
-import {quoteArgv} from '../errors.js'
 import {parseSets} from '../lab/params.js'
-
-const LABEL: Record<CheckResult['status'], string> = {pass: 'PASS', warn: 'WARN', fail: 'FAIL'}
+import {colorEnabled, painter} from '../ui/color.js'
+import {renderChecks, renderFixPlan, renderSummary} from '../ui/doctor.js'
 
 export default class Doctor extends VirtlabCommand {
   static override description = 'Check that this host can run a lab (or every lab): root, KVM (measured, not assumed), vhost-net, TUN, hugepages, IOMMU, VFIO, SR-IOV, vDPA, OVS/OVS-DPDK, libvirt, QEMU, iperf3. Each check is pass, warn or fail with a concrete fix; --fix installs missing packages and starts missing daemons. Exits 1 when a check fails'
@@ -28,6 +27,8 @@ export default class Doctor extends VirtlabCommand {
     'allow-degraded': Flags.boolean({description: 'as `up --allow-degraded`: a missing /dev/vhost-net is a warning (userspace backend)', default: false}),
     'reprobe-kvm': Flags.boolean({description: 'measure KVM against TCG again instead of using the cached result', default: false}),
   }
+
+  private readonly painter = painter(colorEnabled(process.stdout))
 
   async run(): Promise<DoctorResult> {
     const {args, flags} = await this.parse(Doctor)
@@ -58,7 +59,7 @@ export default class Doctor extends VirtlabCommand {
     }
     const fix = result.fix
     if (fix !== undefined) {
-      for (const r of fix.results) this.log(`${r.ok ? 'done' : 'FAILED'}  ${r.what}: ${r.detail}`)
+      for (const r of fix.results) this.log(`${r.ok ? this.painter.paint('done', 'green') : this.painter.paint('FAILED', 'red')}  ${r.what}: ${r.detail}`)
       if (fix.results.length > 0) this.log('')
       this.log(`after --fix${result.lab ? ` (${result.lab})` : ''}: ${result.host.os}, kernel ${result.host.kernel ?? '?'}, QEMU ${result.host.qemu ?? 'missing'}`)
       this.printChecks(fix.checksAfter)
@@ -68,27 +69,14 @@ export default class Doctor extends VirtlabCommand {
   }
 
   private printPlan(plan: FixPlan): void {
-    this.log('virtlab doctor --fix will:')
-    if (plan.commands.length === 0) this.log('  nothing automatic to do (no missing packages, no daemons to start)')
-    if (plan.packages.length > 0) this.log(`  install: ${plan.packages.join(' ')}`)
-    if (plan.unsupported) this.log('  (no supported package manager here: install those by hand)')
-    if (plan.daemons.length > 0) this.log(`  start: ${plan.daemons.map((d) => (d === 'libvirtd' ? 'virtlogd, libvirtd' : 'system Open vSwitch')).join('; ')}`)
-    for (const argv of plan.commands) this.log(`    $ ${quoteArgv(argv)}`)
-    if (plan.manual.length > 0) {
-      this.log('  left for you (kernel, firmware or hardware):')
-      for (const m of plan.manual) this.log(`    ${m.id}: ${m.fix}`)
-    }
-    this.log('')
+    for (const line of renderFixPlan(plan)) this.log(line)
   }
 
   private printChecks(checks: readonly CheckResult[]): void {
-    for (const c of checks) {
-      this.log(`${LABEL[c.status]}  ${c.title}: ${c.detail}`)
-      if (c.status !== 'pass' && c.fix) this.log(`      fix: ${c.fix}`)
-    }
+    for (const line of renderChecks(checks, this.painter)) this.log(line)
   }
 
   private printSummary(s: {pass: number; warn: number; fail: number}): void {
-    this.log(`${s.pass} pass, ${s.warn} warn, ${s.fail} fail`)
+    this.log(renderSummary(s, this.painter))
   }
 }
