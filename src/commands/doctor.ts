@@ -1,9 +1,11 @@
 import {Args, Flags} from '@oclif/core'
 
-import {createContext} from '../app/context.js'
+import {createContext, type Context} from '../app/context.js'
 import {doctor, type DoctorResult} from '../app/doctor.js'
 import {VirtlabCommand} from '../cli/base-command.js'
 import type {CheckResult, FixPlan} from '../doctor/index.js'
+import {doctorForTests, type TestPackagesResult} from '../doctor/test-packages.js'
+import {VirtlabError} from '../errors.js'
 import {parseSets} from '../lab/params.js'
 import {colorEnabled, painter} from '../ui/color.js'
 import {renderChecks, renderFixPlan, renderSummary} from '../ui/doctor.js'
@@ -26,11 +28,12 @@ export default class Doctor extends VirtlabCommand {
     driver: Flags.string({description: 'the VM driver `up` will use (with libvirt, an unreachable libvirt that cannot be started fails)', options: ['libvirt', 'qemu']}),
     'allow-degraded': Flags.boolean({description: 'as `up --allow-degraded`: a missing /dev/vhost-net is a warning (userspace backend)', default: false}),
     'reprobe-kvm': Flags.boolean({description: 'measure KVM against TCG again instead of using the cached result', default: false}),
+    'for-tests': Flags.boolean({description: 'check (with --fix: install) only the host packages the test suite needs (src/doctor/packages.ts); `npm test` runs `doctor --fix --for-tests`, a no-op when all are installed', default: false, exclusive: ['set', 'dir', 'driver', 'allow-degraded', 'reprobe-kvm']}),
   }
 
   private readonly painter = painter(colorEnabled(process.stdout))
 
-  async run(): Promise<DoctorResult> {
+  async run(): Promise<DoctorResult | TestPackagesResult> {
     const {args, flags} = await this.parse(Doctor)
     const json = this.jsonEnabled()
     const ctx = createContext({
@@ -38,6 +41,10 @@ export default class Doctor extends VirtlabCommand {
         if (!json && (e.type === 'info' || e.type === 'warn')) this.logToStderr(`${e.type === 'warn' ? 'warning: ' : ''}${e.title}${e.detail ? `: ${e.detail}` : ''}`)
       },
     })
+    if (flags['for-tests']) {
+      if (args.lab !== undefined) throw new VirtlabError('USAGE', '--for-tests checks the test suite\'s packages, not a lab', {hint: 'drop the lab argument', exitCode: 2})
+      return this.forTests(ctx, flags.fix, json)
+    }
     const result = await doctor(ctx, {
       lab: args.lab,
       sets: parseSets(flags.set ?? []),
@@ -65,6 +72,16 @@ export default class Doctor extends VirtlabCommand {
       this.printChecks(fix.checksAfter)
       this.printSummary(fix.summaryAfter)
     }
+    return result
+  }
+
+  private async forTests(ctx: Context, fix: boolean, json: boolean): Promise<TestPackagesResult> {
+    const result = await doctorForTests(ctx, {fix, onFixPlan: json ? undefined : (plan) => this.printPlan(plan)})
+    if (!result.ok) process.exitCode = 1
+    if (json) return result
+    this.log(`virtlab doctor --for-tests: ${result.os}, ${result.packages.length} packages (src/doctor/packages.ts)`)
+    for (const r of result.fix?.results ?? []) this.log(`${r.ok ? this.painter.paint('done', 'green') : this.painter.paint('FAILED', 'red')}  ${r.what}: ${r.detail}`)
+    this.printChecks([result.fix?.checkAfter ?? result.check])
     return result
   }
 
