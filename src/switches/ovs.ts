@@ -320,7 +320,8 @@ export function ovsBridgeSteps(env: CompileEnv, inst: OvsInstance, sw: SwitchMod
     action: exec(add),
     check: execOk([...v, 'br-exists', br]),
     undo: undoExec([...v, '--if-exists', 'del-br', br]),
-    dependsOn: [inst.readyStep, ...(netdevTap ? [`${id}:link`] : [])],
+    // A kernel-datapath bridge needs the openvswitch module (loaded by a host step, src/compile/host.ts).
+    dependsOn: [inst.readyStep, ...(netdevTap ? [`${id}:link`] : []), ...(sw.datapath === 'system' ? ['module:openvswitch'] : [])],
     ref: sw.datapath === 'netdev' ? 'labs-reference.md §3.2 step 5 (add-br br0 -- set bridge br0 datapath_type=netdev)' : 'labs-reference.md §2.3 (OVS kernel datapath: ovs-vsctl add-br)',
   }))
   if (netdevTap) {
