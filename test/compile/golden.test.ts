@@ -17,7 +17,7 @@ import {loadLab} from '../../src/lab/load.js'
 
 const root = path.resolve(import.meta.dirname, '../..')
 const labs = fs.readdirSync(path.join(root, 'labs')).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, '')).sort()
-const ctx = {runBase: '/run/virtlab', stateDir: '/var/lib/virtlab'}
+const ctx = {target: {runBase: '/run/virtlab', stateDir: '/var/lib/virtlab'}}
 
 /** Variants a shipped lab documents (a parameter that changes its architecture), golden under test/golden/<dir>. */
 const VARIANTS: {lab: string; sets: Record<string, string>; dir: string}[] = [
