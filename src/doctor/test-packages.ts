@@ -6,14 +6,14 @@
  * applyFix as `doctor --fix` (apt-get update, then apt-get install); nothing runs when all are
  * installed, so a developer without root runs it as a no-op.
  */
-import type {Context} from '../app/context.js'
+import type {Context, TargetHost} from '../host/target.js'
 import {effectiveUid, tryRun} from '../host/probe.js'
 import {applyFix, planFix, type FixPlan, type FixStepResult} from './fix.js'
 import {detectOs, installArgv, testPackagesFor, type OsInfo} from './packages.js'
 import type {CheckResult} from './types.js'
 
 /** Which of these packages are installed, from the package database. */
-export async function installedPackages(ctx: Pick<Context, 'runner'>, os: OsInfo, packages: readonly string[]): Promise<Set<string>> {
+export async function installedPackages(ctx: {target: Pick<TargetHost, 'runner'>}, os: OsInfo, packages: readonly string[]): Promise<Set<string>> {
   const installed = new Set<string>()
   if (packages.length === 0) return installed
   if (os.packageManager === 'apt-get') {
@@ -31,7 +31,7 @@ export async function installedPackages(ctx: Pick<Context, 'runner'>, os: OsInfo
   return installed
 }
 
-export async function checkTestPackages(ctx: Pick<Context, 'runner'>, os: OsInfo): Promise<CheckResult> {
+export async function checkTestPackages(ctx: {target: Pick<TargetHost, 'runner'>}, os: OsInfo): Promise<CheckResult> {
   const wanted = testPackagesFor(os)
   const title = 'packages the test suite needs'
   if (wanted.length === 0 || os.packageManager === undefined) {
@@ -60,14 +60,14 @@ export interface TestPackagesResult {
 }
 
 export async function doctorForTests(ctx: Context, options: {fix?: boolean; onFixPlan?: (plan: FixPlan) => void} = {}): Promise<TestPackagesResult> {
-  const os = await detectOs(ctx.fs)
+  const os = await detectOs(ctx.target.fs)
   const check = await checkTestPackages(ctx, os)
   const result: TestPackagesResult = {forTests: true, os: os.prettyName ?? os.id, ok: check.status === 'pass', packages: testPackagesFor(os), check}
   if (!options.fix || check.status === 'pass' || check.fixAction === undefined) return result
   const plan = planFix([check], os)
   options.onFixPlan?.(plan)
   let results: FixStepResult[]
-  if ((await effectiveUid(ctx.fs)) !== 0) {
+  if ((await effectiveUid(ctx.target.fs)) !== 0) {
     results = [{what: 'packages', ok: false, detail: `not root: cannot install ${plan.packages.join(' ')}; run as root (sudo node bin/run.js doctor --fix --for-tests)`}]
   } else {
     results = await applyFix(ctx, plan, os)

@@ -53,15 +53,15 @@ async function setup() {
     return inner.run(argv, {...options, allowFailure: true})
   })
   const ctx = host.context(runner)
-  await ctx.fs.mkdir(`${ctx.packageRoot}/labs`)
-  await ctx.fs.writeFile(`${ctx.packageRoot}/labs/vhost-net.yaml`, readFileSync(new URL('../../labs/vhost-net.yaml', import.meta.url), 'utf8'))
+  await ctx.operator.fs.mkdir(`${ctx.operator.packageRoot}/labs`)
+  await ctx.operator.fs.writeFile(`${ctx.operator.packageRoot}/labs/vhost-net.yaml`, readFileSync(new URL('../../labs/vhost-net.yaml', import.meta.url), 'utf8'))
   return {host, ctx, runner}
 }
 
 describe('up --dry-run', () => {
   it('with no cached KVM probe: runs no QEMU guest, writes nothing under the state dir, says accel is not yet measured', async () => {
     const {host, ctx, runner} = await setup()
-    const stateDir = host.fs.resolve(ctx.stateDir)
+    const stateDir = host.fs.resolve(ctx.target.stateDir)
     const before = tree(host.root)
     const snap = host.snapshot()
     const result = (await upLab(ctx, {lab: 'vhost-net', dryRun: true, driver: 'qemu'}, defaultUpDeps)) as UpDryRunResult
@@ -78,8 +78,8 @@ describe('up --dry-run', () => {
   it('with a cached KVM probe result: uses it, still boots nothing', async () => {
     const {host, ctx, runner} = await setup()
     const measurement = {tcg: {null: {outcome: 'ok', ms: 100}, work: {outcome: 'ok', ms: 400}}, kvm: {null: {outcome: 'ok', ms: 90}, work: {outcome: 'timeout', ms: 2000}}, kvmTimeoutMs: 2000}
-    await ctx.fs.mkdir(ctx.stateDir)
-    await ctx.fs.writeFile(`${ctx.stateDir}/${KVM_PROBE_FILE}`, JSON.stringify({
+    await ctx.target.fs.mkdir(ctx.target.stateDir)
+    await ctx.target.fs.writeFile(`${ctx.target.stateDir}/${KVM_PROBE_FILE}`, JSON.stringify({
       version: KVM_PROBE_VERSION, key: {kernelRelease: RELEASE, qemuVersion: QEMU_VERSION}, kvm: 'unusable',
       reason: 'cached: KVM is slower than TCG', measurement, measuredAt: '2026-12-01T00:00:00Z',
     }))

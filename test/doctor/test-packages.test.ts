@@ -43,7 +43,7 @@ async function setup(uid = 0) {
   const root = copyFixture('ours')
   roots.push(root)
   writeFileSync(path.join(root, 'proc/self/status'), `Name:\tnode\nUid:\t${uid}\t${uid}\t${uid}\t${uid}\n`)
-  const os = await detectOs(makeContext(root, new FakeRunner()).fs)
+  const os = await detectOs(makeContext(root, new FakeRunner()).target.fs)
   return {root, os, all: testPackagesFor(os)}
 }
 
