@@ -15,7 +15,13 @@ import {Config, Errors, flush, run, toConfiguredId} from '@oclif/core'
 import {describeFailure, EXIT_USAGE, failureJson, failureText, jsonRequested, nearest, type Failure} from './failure.js'
 
 /** The command id the words of argv can name: topics, then one more word. */
-export function unknownCommandId(config: Pick<Config, 'findCommand' | 'findTopic'>, argv: readonly string[]): {id: string; rest: string[]} | undefined {
+/** What unknownCommandId asks of oclif's Config. */
+export interface CommandLookup {
+  findCommand(id: string): unknown
+  findTopic(id: string): unknown
+}
+
+export function unknownCommandId(config: CommandLookup, argv: readonly string[]): {id: string; rest: string[]} | undefined {
   if (argv[0]?.startsWith('-') === true) return undefined
   const words: string[] = []
   for (const word of argv) {
