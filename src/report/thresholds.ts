@@ -56,7 +56,7 @@ export function anyThreshold(thresholds: Thresholds): boolean {
 
 function degradedFailures(row: ReportRow): string[] {
   const out: string[] = []
-  if (row.degraded.length > 0) out.push(`the result is degraded (${row.degraded.join('; ')}): a threshold does not pass on it (--allow-degraded to accept)`)
+  if (row.degraded.length > 0) out.push(`the result is degraded (${row.degraded.map((d) => d.replace(/^degraded:\s*/i, '')).join('; ')}): a threshold does not pass on it (--allow-degraded to accept)`)
   if (!row.datapathVerified) out.push(`the datapath was not verified${row.datapathReason ? ` (${row.datapathReason})` : ''}: a threshold does not pass on it (--allow-degraded to accept)`)
   return out
 }

@@ -16,7 +16,7 @@ import {loadLab} from '../../src/lab/load.js'
 
 const root = path.resolve(import.meta.dirname, '../..')
 const labs = fs.readdirSync(path.join(root, 'labs')).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, '')).sort()
-const ctx = {runBase: '/run/virtlab', stateDir: '/var/lib/virtlab'}
+const ctx = {target: {runBase: '/run/virtlab', stateDir: '/var/lib/virtlab'}}
 
 /** GitHub's heading anchors: lower case, punctuation other than "-" and "_" dropped, spaces to "-". */
 export function slug(heading: string): string {

@@ -165,7 +165,7 @@ describe('JUnit XML', () => {
     const [strict] = evaluate(rows, {minGbps: 1})
     expect(strict?.pass).toBe(false)
     expect(strict?.failures).toEqual([
-      expect.stringMatching(/^the result is degraded \(degraded: no vhost-net .*\(--allow-degraded to accept\)$/),
+      expect.stringMatching(/^the result is degraded \(no vhost-net \(userspace virtio backend over tap\)\): a threshold does not pass on it \(--allow-degraded to accept\)$/),
       expect.stringMatching(/^the datapath was not verified \(QEMU pid 4242/),
     ])
     const [allowed] = evaluate(rows, {minGbps: 1, allowDegraded: true})
