@@ -56,7 +56,8 @@ function withReference(node: Node): Node {
     ? {type: 'string', pattern: INTERPOLATED_PATTERN, description: 'a value with ${parameter} references, checked once they are substituted'}
     : {type: 'string', pattern: EXACT_REFERENCE_PATTERN, description: 'a ${parameter} reference (the parameter\'s value is used)'}
   const maxLength = maxLengthOf(node)
-  if (maxLength !== undefined && reference.pattern === INTERPOLATED_PATTERN) reference.maxLength = Math.max(maxLength, 4096)
+  // The raw text is bounded like the value it stands for (or 4096 where the value has no bound).
+  if (reference.pattern === INTERPOLATED_PATTERN) reference.maxLength = maxLength ?? 4096
   const annotations: Node = {}
   for (const key of ['title', 'description', 'default'] as const) if (key in node) annotations[key] = node[key]
   const alternatives = Array.isArray(node.anyOf) && Object.keys(node).every((k) => k === 'anyOf' || k in annotations) ? node.anyOf as Node[] : [node]

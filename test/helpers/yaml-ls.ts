@@ -18,6 +18,9 @@ export interface EditorDiagnostic {
   source: string | undefined
 }
 
+/** yaml-language-server caches a document's schema association by URI and version: every call gets a new version. */
+let version = 0
+
 export async function yamlDiagnostics(file: string, text?: string): Promise<EditorDiagnostic[]> {
   const service = getLanguageService({
     schemaRequestService: async (uri: string) => readFile(uri.startsWith('file:') ? fileURLToPath(uri) : uri, 'utf8'),
@@ -25,7 +28,7 @@ export async function yamlDiagnostics(file: string, text?: string): Promise<Edit
   })
   service.configure({validate: true, hover: false, completion: false, format: false, isKubernetes: false, schemas: [], customTags: []})
   const content = text ?? await readFile(file, 'utf8')
-  const document = TextDocument.create(pathToFileURL(file).toString(), 'yaml', 1, content)
+  const document = TextDocument.create(pathToFileURL(file).toString(), 'yaml', ++version, content)
   const diagnostics = await service.doValidation(document, false)
   return diagnostics.map((d) => ({line: d.range.start.line + 1, column: d.range.start.character + 1, message: d.message, severity: d.severity, source: d.source}))
 }

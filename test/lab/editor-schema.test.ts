@@ -4,12 +4,14 @@
  * their `# yaml-language-server: $schema=` modeline with zero diagnostics (parameter references
  * are accepted where parameters may stand), and still reports the real mistakes of a broken lab.
  */
-import {readdirSync} from 'node:fs'
+import {readFileSync, readdirSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {Ajv} from 'ajv'
 import {describe, expect, it} from 'vitest'
 
+import {renameLabText, templatePath} from '../../src/app/lab-files.js'
 import {EXACT_REFERENCE_PATTERN, INTERPOLATED_PATTERN, labEditorSchema} from '../../src/lab/editor-schema.js'
 import {yamlDiagnostics} from '../helpers/yaml-ls.js'
 
@@ -49,6 +51,13 @@ tests:
 describe('the published lab schema in yaml-language-server', () => {
   it.each(shipped.map((f) => [f.slice(root.length + 1), f]))('%s: zero diagnostics', async (_name, file) => {
     expect(await yamlDiagnostics(file)).toEqual([])
+  }, 30_000)
+
+  it('what `virtlab init` writes elsewhere (modeline re-pointed at the shipped schema): zero diagnostics', async () => {
+    const dir = join(tmpdir(), 'virtlab-init-elsewhere')
+    const text = renameLabText(readFileSync(templatePath(root), 'utf8'), 'mylab', dir, root)
+    expect(text).toMatch(/^# yaml-language-server: \$schema=\.\.\/.*schema\/lab\.schema\.json$/m)
+    expect(await yamlDiagnostics(join(dir, 'mylab.yaml'), text)).toEqual([])
   }, 30_000)
 
   it('a broken lab: exactly its real mistakes, at their lines, and none on the valid references', async () => {
