@@ -262,7 +262,8 @@ export function layoutChart(rows: readonly ReportRow[], options: {title?: string
     bottom = noteTop
   }
   const height = Math.ceil(bottom + MARGIN)
-  return {width, height, plot: {left, top: plotTop, width: plotRight - left, height: PLOT_HEIGHT}, yMax, bars, texts, legend}
+  // The axis spans the canvas (a long title or legend may have widened it past the bars).
+  return {width, height, plot: {left, top: plotTop, width: Math.max(plotRight, width - MARGIN) - left, height: PLOT_HEIGHT}, yMax, bars, texts, legend}
 }
 
 function textElement(t: TextBox): XmlElement {
