@@ -46,6 +46,12 @@ export interface TestSshdOptions {
   sshdConfig?: string[]
   /** A host key to reuse (to test a host-key change, start a second server with a different one). */
   hostKey?: string
+  /**
+   * Let bash source the user's ~/.bashrc for every session, as sshd normally makes it do (bash
+   * reads it when started by sshd at SHLVL < 2). Default false: the server sets SHLVL=1 so a
+   * heavy ~/.bashrc (this machine's root runs `pyenv init`, ~300 ms) does not slow every command.
+   */
+  sourceShellRc?: boolean
 }
 
 const SSHD = '/usr/sbin/sshd'
@@ -123,6 +129,7 @@ export async function startTestSshd(options: TestSshdOptions = {}): Promise<Test
       'MaxSessions 100',
       'MaxStartups 100:30:200',
       'LogLevel VERBOSE',
+      ...(options.sourceShellRc ? [] : ['SetEnv SHLVL=1']),
       ...(options.sshdConfig ?? []),
       '',
     ].join('\n'))
