@@ -30,13 +30,18 @@ export interface TestSshd {
   identityFile: string
   knownHostsFile: string
   /** The server's pid. */
-  pid: number
+  readonly pid: number
   /** The sshd log so far (-e: sshd logs to stderr). */
   log(): string
   /** URL for another local user (authorized with the same key). */
   urlFor(user: string): string
   /** Kill the per-connection sshd processes (the connections drop; the listener stays). */
   killSessions(signal?: NodeJS.Signals): number
+  /** Stop the server (and its connections) but keep its files: the host is "down". */
+  kill(): Promise<void>
+  /** Start it again on the same port with the same keys: the host is "back". */
+  restart(): Promise<void>
+  /** Stop the server and its connections and remove the temp directory. */
   stop(): Promise<void>
 }
 
@@ -149,38 +154,36 @@ export async function startTestSshd(options: TestSshdOptions = {}): Promise<Test
       '',
     ].join('\n'))
 
-    const child: ChildProcess = spawn(SSHD, ['-D', '-e', '-f', sshdConfig], {stdio: ['ignore', 'ignore', 'pipe']})
     let log = ''
-    child.stderr?.setEncoding('utf8')
-    child.stderr?.on('data', (chunk: string) => {
-      log += chunk
-    })
-    const ready = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 10_000)
-      const check = () => {
-        if (/Server listening on 127\.0\.0\.1 port/.test(log)) {
-          clearTimeout(timer)
-          resolve(true)
-        }
-      }
-      child.stderr?.on('data', check)
-      child.once('exit', () => {
-        clearTimeout(timer)
-        resolve(false)
+    let child: ChildProcess
+    const launch = async (): Promise<boolean> => {
+      child = spawn(SSHD, ['-D', '-e', '-f', sshdConfig], {stdio: ['ignore', 'ignore', 'pipe']})
+      const mark = log.length
+      child.stderr?.setEncoding('utf8')
+      child.stderr?.on('data', (chunk: string) => {
+        log += chunk
       })
-    })
-    if (!ready) {
+      return new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), 10_000)
+        child.stderr?.on('data', () => {
+          if (/Server listening on 127\.0\.0\.1 port/.test(log.slice(mark))) {
+            clearTimeout(timer)
+            resolve(true)
+          }
+        })
+        child.once('exit', () => {
+          clearTimeout(timer)
+          resolve(false)
+        })
+      })
+    }
+    if (!(await launch())) {
       lastError = log
-      child.kill('SIGKILL')
+      child!.kill('SIGKILL')
       continue
     }
-    const pid = child.pid ?? 0
-    const exited = new Promise<void>((resolve) => {
-      if (child.exitCode !== null) resolve()
-      else child.once('exit', () => resolve())
-    })
     const killSessions = (signal: NodeJS.Signals = 'SIGKILL') => {
-      const kids = childrenOf(pid)
+      const kids = childrenOf(child.pid ?? 0)
       for (const kid of kids) {
         try {
           process.kill(kid, signal)
@@ -190,7 +193,16 @@ export async function startTestSshd(options: TestSshdOptions = {}): Promise<Test
       }
       return kids.length
     }
-    return {
+    const kill = async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      killSessions('SIGTERM')
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+      child.kill('SIGTERM')
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))])
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      killSessions('SIGKILL')
+    }
+    const sshd: TestSshd = {
       url: `ssh://${user}@127.0.0.1:${port}`,
       host: '127.0.0.1',
       port,
@@ -199,19 +211,23 @@ export async function startTestSshd(options: TestSshdOptions = {}): Promise<Test
       dir,
       identityFile,
       knownHostsFile,
-      pid,
+      get pid() {
+        return child.pid ?? 0
+      },
       log: () => log,
       urlFor: (other) => `ssh://${other}@127.0.0.1:${port}`,
       killSessions,
+      kill,
+      async restart() {
+        await kill()
+        if (!(await launch())) throw new Error(`sshd did not restart:\n${log}`)
+      },
       async stop() {
-        killSessions('SIGTERM')
-        child.kill('SIGTERM')
-        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))])
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-        killSessions('SIGKILL')
+        await kill()
         rmSync(dir, {recursive: true, force: true})
       },
     }
+    return sshd
   }
   rmSync(dir, {recursive: true, force: true})
   throw new Error(`sshd did not start:\n${lastError}`)

@@ -70,8 +70,8 @@ export function classifySshFailure(stderr: string): 'unreachable' | 'auth' | 'ho
 }
 
 /** The VirtlabError for a failed connection attempt (or a connection lost while running `argv`). */
-export function sshFailureError(target: SshTarget, stderr: string, argv?: readonly string[]): VirtlabError {
-  const kind = classifySshFailure(stderr)
+export function sshFailureError(target: SshTarget, stderr: string, argv?: readonly string[], fallback?: ReturnType<typeof classifySshFailure>): VirtlabError {
+  const kind = classifySshFailure(stderr) ?? fallback
   const tail = stderrTail(stderr)
   const host = target.url
   const command = argv === undefined ? undefined : {argv, exitCode: 255, stderrTail: tail}
@@ -276,6 +276,14 @@ export class SshConnection {
     return result.exitCode === 0
   }
 
+  /** The master's pid (from ssh -O check), or undefined when it is not running. */
+  async masterPid(): Promise<number | undefined> {
+    if (!(await this.masterAlive())) return undefined
+    const result = await this.control('check')
+    const match = /pid=(\d+)/.exec(result.stderr + result.stdout)
+    return result.exitCode === 0 && match?.[1] !== undefined ? Number(match[1]) : undefined
+  }
+
   private async control(command: 'check' | 'exit', extra: string[] = []): Promise<RunResult> {
     const argv = [this.ssh, ...this.commonOptions(), '-O', command, ...extra, '--', sshDestination(this.target).destination]
     this.count('control', argv)
@@ -314,7 +322,8 @@ export class SshConnection {
     }
     if (result.exitCode === 255) {
       const kind = classifySshFailure(result.stderr)
-      if (kind !== undefined || !(await this.masterAlive())) throw sshFailureError(this.target, result.stderr || 'Connection lost', display)
+      // A mux client whose master died exits 255 with nothing on stderr.
+      if (kind !== undefined || !(await this.masterAlive())) throw sshFailureError(this.target, result.stderr, display, 'lost')
     }
     return result
   }
