@@ -128,7 +128,6 @@ export async function startTestSshd(options: TestSshdOptions = {}): Promise<Test
       'UsePAM no',
       'StrictModes no',
       'AllowStreamLocalForwarding yes',
-      'AllowTcpForwarding no',
       'X11Forwarding no',
       'PrintMotd no',
       'MaxSessions 100',

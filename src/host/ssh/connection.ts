@@ -124,6 +124,8 @@ export class SshConnection {
   private counts: Record<RoundTripKind, number> = {command: 0, control: 0, connect: 0}
   private listeners: RoundTripListener[] = []
   private closed = false
+  /** Incremented each time a master starts (reconnect makes a new one, without the old forwards). */
+  generation = 0
   private readonly configFile: string | undefined
 
   constructor(target: SshTarget, options: SshConnectionOptions) {
@@ -243,6 +245,7 @@ export class SshConnection {
       throw this.localFailure(error)
     }
     if (result.exitCode !== 0) throw sshFailureError(this.target, result.stderr)
+    this.generation++
   }
 
   private localFailure(error: unknown, connecting = true): unknown {
@@ -294,7 +297,10 @@ export class SshConnection {
   async forward(op: 'forward' | 'cancel', localPath: string, remotePath: string): Promise<RunResult> {
     const argv = [this.ssh, ...this.commonOptions(), '-O', op, '-L', `${localPath}:${remotePath}`, '--', sshDestination(this.target).destination]
     this.count('control', argv)
-    return this.options.localRunner.run(argv, {allowFailure: true, timeoutMs: 10_000})
+    const result = await this.options.localRunner.run(argv, {allowFailure: true, timeoutMs: 10_000})
+    // The master closes the listener but leaves its socket file.
+    if (op === 'cancel') await this.options.localFs.remove(localPath)
+    return result
   }
 
   /**
