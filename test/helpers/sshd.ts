@@ -232,16 +232,22 @@ export async function startTestSshd(options: TestSshdOptions = {}): Promise<Test
   throw new Error(`sshd did not start:\n${lastError}`)
 }
 
-/** A throwaway local user for non-root tests (login shell /bin/sh, no password, no home). */
-export function createTestUser(prefix = 'vlt'): {name: string; uid: number; remove(): void} {
+/** A throwaway local user for non-root tests (login shell /bin/sh, no password, a temp home). */
+export function createTestUser(prefix = 'vlt'): {name: string; uid: number; gid: number; home: string; remove(): void} {
   const name = `${prefix}${process.pid % 100000}${Math.floor(Math.random() * 1000)}`
-  execFileSync('useradd', ['-M', '-N', '-d', '/nonexistent', '-s', '/bin/sh', '-p', '*', name], {stdio: 'ignore'})
+  const home = mkdtempSync(join(tmpdir(), `virtlab-home-${name}-`))
+  execFileSync('useradd', ['-M', '-U', '-d', home, '-s', '/bin/sh', '-p', '*', name], {stdio: 'ignore'})
   const uid = Number(execFileSync('id', ['-u', name], {encoding: 'utf8'}).trim())
+  const gid = Number(execFileSync('id', ['-g', name], {encoding: 'utf8'}).trim())
+  execFileSync('chown', [`${uid}:${gid}`, home])
   return {
     name,
     uid,
+    gid,
+    home,
     remove() {
-      execFileSync('userdel', [name], {stdio: 'ignore'})
+      execFileSync('userdel', ['-f', name], {stdio: 'ignore'})
+      rmSync(home, {recursive: true, force: true})
     },
   }
 }
