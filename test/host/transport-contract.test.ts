@@ -342,6 +342,11 @@ describe('ssh only', () => {
     expect(after.total - before.total).toBe(2)
   })
 
+  it('30 commands at once all run (at most maxSessions=8 sessions at a time over the master)', async () => {
+    const results = await Promise.all(Array.from({length: 30}, (_, i) => ssh.runner.run(['sh', '-c', `sleep 0.2; echo ${i}`])))
+    expect(results.map((r) => r.stdout)).toEqual(Array.from({length: 30}, (_, i) => `${i}\n`))
+  })
+
   it('a command line over the limit is SSH_COMMAND_TOO_LONG, nothing run', async () => {
     const error = await errorOf(ssh.runner.run(['echo', "'".repeat(40_000)]))
     expect(error).toMatchObject({code: 'SSH_COMMAND_TOO_LONG'})

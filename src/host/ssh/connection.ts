@@ -39,6 +39,11 @@ export interface SshConnectionOptions {
   localTmpDir?: string
   /** The ssh binary (default 'ssh' on PATH). */
   sshBinary?: string
+  /**
+   * At most this many sessions at once over the master (default 8): sshd refuses more than its
+   * MaxSessions (default 10) per connection, so further runs wait their turn.
+   */
+  maxSessions?: number
 }
 
 export interface SshIdentity {
@@ -124,6 +129,8 @@ export class SshConnection {
   private counts: Record<RoundTripKind, number> = {command: 0, control: 0, connect: 0}
   private listeners: RoundTripListener[] = []
   private closed = false
+  private active = 0
+  private waiting: (() => void)[] = []
   /** Incremented each time a master starts (reconnect makes a new one, without the old forwards). */
   generation = 0
   private readonly configFile: string | undefined
@@ -319,12 +326,15 @@ export class SshConnection {
       })
     }
     const argv = [this.ssh, ...this.commonOptions(), '-o', 'ControlMaster=no', '-T', '--', sshDestination(this.target).destination, command]
-    this.count('command', argv)
     let result: RunResult
+    await this.acquire()
     try {
+      this.count('command', argv)
       result = await this.options.localRunner.run(argv, options)
     } catch (error) {
       throw this.localFailure(error, false)
+    } finally {
+      this.release()
     }
     if (result.exitCode === 255) {
       const kind = classifySshFailure(result.stderr)
@@ -332,6 +342,20 @@ export class SshConnection {
       if (kind !== undefined || !(await this.masterAlive())) throw sshFailureError(this.target, result.stderr, display, 'lost')
     }
     return result
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.active < (this.options.maxSessions ?? 8)) {
+      this.active++
+      return
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve))
+  }
+
+  private release(): void {
+    const next = this.waiting.shift()
+    if (next) next()
+    else this.active--
   }
 
   /**
