@@ -47,12 +47,18 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  for (const transport of open) await transport.close().catch(() => undefined)
-  await sshd?.stop()
-  plain?.remove()
-  sudoer?.remove()
-  rmSync(sudoersFile, {force: true})
-  rmSync(dir, {recursive: true, force: true})
+  try {
+    for (const transport of open) await transport.close().catch(() => undefined)
+    await sshd?.stop()
+  } finally {
+    if (sudoersFile) rmSync(sudoersFile, {force: true})
+    if (dir) rmSync(dir, {recursive: true, force: true})
+    try {
+      plain?.remove()
+    } finally {
+      sudoer?.remove()
+    }
+  }
 })
 
 /** The same operations through node:fs, run locally as `uid` (setpriv), each reported as its errno code. */
