@@ -92,6 +92,9 @@ describe.each(transports)('%s transport', (name, get) => {
     it('allowFailure returns the exit code (also 255, the remote command\'s own)', async () => {
       expect(await get().runner.run(['sh', '-c', 'echo x; exit 7'], {allowFailure: true})).toMatchObject({exitCode: 7, stdout: 'x\n', stderr: ''})
       expect(await get().runner.run(['sh', '-c', 'exit 255'], {allowFailure: true})).toMatchObject({exitCode: 255})
+      // Even when its stderr looks like ssh's own (an ssh run by the lab, say).
+      const sshLike = 'echo "ssh: connect to host 192.0.2.1 port 22: Connection refused" >&2; exit 255'
+      expect(await get().runner.run(['sh', '-c', sshLike], {allowFailure: true})).toMatchObject({exitCode: 255, stderr: expect.stringContaining('Connection refused')})
     })
 
     it('stdin: input reaches the command byte for byte (every byte 0x01-0xff), no input is an empty stdin', async () => {

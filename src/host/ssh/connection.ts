@@ -75,8 +75,8 @@ export function classifySshFailure(stderr: string): 'unreachable' | 'auth' | 'ho
 }
 
 /** The VirtlabError for a failed connection attempt (or a connection lost while running `argv`). */
-export function sshFailureError(target: SshTarget, stderr: string, argv?: readonly string[], fallback?: ReturnType<typeof classifySshFailure>): VirtlabError {
-  const kind = classifySshFailure(stderr) ?? fallback
+export function sshFailureError(target: SshTarget, stderr: string, argv?: readonly string[], fallback?: ReturnType<typeof classifySshFailure>, midRun = false): VirtlabError {
+  const kind = midRun ? 'lost' : classifySshFailure(stderr) ?? fallback
   const tail = stderrTail(stderr)
   const host = target.url
   const command = argv === undefined ? undefined : {argv, exitCode: 255, stderrTail: tail}
@@ -106,7 +106,7 @@ export function sshFailureError(target: SshTarget, stderr: string, argv?: readon
         details, command, hint: `Is the host up and sshd listening${target.port === undefined ? '' : ` on port ${target.port}`}? Try ssh ${sshDestination(target).portArgs.join(' ')} ${sshDestination(target).destination} by hand.`.replace('  ', ' '),
       })
     case 'lost':
-      return new VirtlabError('SSH_CONNECTION_LOST', `The SSH connection to ${host} was lost${argv === undefined ? '' : ` while running ${argv[0] ?? ''}`}`, {
+      return new VirtlabError('SSH_CONNECTION_LOST', `The SSH connection to ${host} was lost${argv === undefined ? '' : ` while running ${argv[0] ?? ''}`}${lastLine(stderr) ? ` (${lastLine(stderr)})` : ''}`, {
         details, command, hint: 'Check the network and the host; virtlab down --host ... finishes a rollback from the target\'s journal once the host is back.',
       })
     default:
@@ -325,7 +325,8 @@ export class SshConnection {
         hint: 'virtlab reconnects for a bounded time; if the host stays unreachable, run virtlab down --host ... once it is back.',
       })
     }
-    const argv = [this.ssh, ...this.commonOptions(), '-o', 'ControlMaster=no', '-T', '--', sshDestination(this.target).destination, command]
+    // RemoteCommand=none: a RemoteCommand in the user's config would make ssh refuse ours.
+    const argv = [this.ssh, ...this.commonOptions(), '-o', 'ControlMaster=no', '-o', 'RemoteCommand=none', '-T', '--', sshDestination(this.target).destination, command]
     let result: RunResult
     await this.acquire()
     try {
@@ -337,9 +338,13 @@ export class SshConnection {
       this.release()
     }
     if (result.exitCode === 255) {
-      const kind = classifySshFailure(result.stderr)
-      // A mux client whose master died exits 255 with nothing on stderr.
-      if (kind !== undefined || !(await this.masterAlive())) throw sshFailureError(this.target, result.stderr, display, 'lost')
+      // ssh's own failure, or the remote command's exit 255? A dead master (give a dying one a
+      // moment) or the mux client's own diagnostics mean the connection is gone: the command did
+      // not run, or did not finish, over it. (A master dying this very instant makes the client
+      // try a direct connection, which then fails with e.g. "Connection refused".)
+      const muxFailure = /mux_client_|Control socket connect|Session open refused|Shared connection to .* closed/.test(result.stderr)
+      const alive = (await this.masterAlive()) && (await new Promise((resolve) => setTimeout(resolve, 200)), await this.masterAlive())
+      if (muxFailure || !alive) throw sshFailureError(this.target, result.stderr, display, 'lost', true)
     }
     return result
   }

@@ -154,7 +154,8 @@ export class SshFs implements HostFs {
   }
 
   private async op(op: Op, args: string[], options: {input?: string; timeoutMs?: number} = {}) {
-    return this.runner.run(['sh', '-c', SCRIPTS[op], `virtlab-${op}`, ...args], {allowFailure: true, input: options.input, timeoutMs: options.timeoutMs})
+    // LC_ALL=C: the errno codes are read from the tools' (English) strerror texts.
+    return this.runner.run(['sh', '-c', SCRIPTS[op], `virtlab-${op}`, ...args], {allowFailure: true, input: options.input, timeoutMs: options.timeoutMs, env: {LC_ALL: 'C'}})
   }
 
   /** Run an op that must succeed: a failure throws the errno error for (syscall, path). */

@@ -17,14 +17,19 @@ import {DEFAULT_TIMEOUT_MS, stderrTail} from '../runner.js'
 import type {SshConnection} from './connection.js'
 import {remoteCommand} from './quote.js'
 
-/** POSIX sh; $1 pid file, $2 timeout in seconds, $3 working directory ('' = home), then the command. */
+/**
+ * POSIX sh; $1 pid file, $2 timeout in seconds, $3 working directory ('' = home), $4 the program
+ * to look up first ('' = none: sudo looks it up), then the command. The look-up gives a missing
+ * program its own marked message whatever the remote locale (timeout's own text is translated).
+ */
 const WRAPPER = [
-  'p=$1 t=$2 d=$3; shift 3',
+  'p=$1 t=$2 d=$3 c=$4; shift 4',
   'pg() { set -- $1; echo "$3"; }',
   'read -r s < /proc/$$/stat || exit 125',
   's=${s##*) }',
   'pg "$s" > "$p" || { echo "virtlab-ssh: cannot write $p" >&2; exit 125; }',
   'if [ -n "$d" ]; then cd -- "$d" || { rm -f -- "$p"; echo "virtlab-ssh: cannot change directory to $d" >&2; exit 125; }; fi',
+  'if [ -n "$c" ] && ! command -v -- "$c" >/dev/null 2>&1; then rm -f -- "$p"; echo "virtlab-ssh: $c: command not found" >&2; exit 127; fi',
   'timeout --foreground -k 5 "$t" "$@"',
   'r=$?',
   'rm -f -- "$p"',
@@ -78,7 +83,7 @@ export class SshRunner implements CommandRunner {
       ...(env.length > 0 ? ['env', ...env.map(([k, v]) => `${k}=${v}`)] : []),
       ...argv,
     ]
-    const command = remoteCommand(['sh', '-c', WRAPPER, 'virtlab-run', pidFile, String(remoteSeconds), options.cwd ?? '', ...inner])
+    const command = remoteCommand(['sh', '-c', WRAPPER, 'virtlab-run', pidFile, String(remoteSeconds), options.cwd ?? '', this.sudo ? '' : file, ...inner])
     if (command.length > MAX_REMOTE_COMMAND) {
       throw new VirtlabError('SSH_COMMAND_TOO_LONG', `${file}: the command line is ${command.length} bytes, more than the ${MAX_REMOTE_COMMAND} an SSH command can carry`, {
         command: {argv}, hint: 'Pass large data on stdin (input) or in a file instead of as arguments.',
@@ -136,6 +141,12 @@ export class SshRunner implements CommandRunner {
     const host = this.connection.target.url
     const tail = stderrTail(stderr)
     const firstLine = stderr.split('\n', 1)[0] ?? ''
+    if (exitCode === 127 && /^virtlab-ssh: .*: command not found$/.test(firstLine)) {
+      throw new VirtlabError('COMMAND_NOT_RUN', `${file} could not start on ${host} (not found)`, {
+        command: {argv, stderrTail: tail},
+        hint: `Install ${file} on ${host} (virtlab doctor --fix --host ... installs the lab's packages).`,
+      })
+    }
     if (exitCode === 125 && /^virtlab-ssh: /.test(firstLine)) {
       throw new VirtlabError('COMMAND_NOT_RUN', `${file} could not start on ${host} (${firstLine.slice('virtlab-ssh: '.length)})`, {command: {argv, stderrTail: tail}})
     }
