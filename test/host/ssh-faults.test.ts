@@ -156,6 +156,8 @@ describe('a connection that dies', () => {
   it('killing the ControlMaster mid-command is SSH_CONNECTION_LOST; no silent new connection; reconnect() restores it', async () => {
     const pid = await ssh.connection.masterPid()
     expect(pid).toBeGreaterThan(0)
+    const sessionPid = ssh.identity.sessionPid!
+    expect(existsSync(`/proc/${sessionPid}`)).toBe(true)
     const running = ssh.runner.run(['sleep', '20'], {timeoutMs: 2000})
     await new Promise((resolve) => setTimeout(resolve, 600))
     process.kill(pid!, 'SIGKILL')
@@ -172,6 +174,10 @@ describe('a connection that dies', () => {
     expect(identity.user).toBe('root')
     expect((await ssh.runner.run(['echo', 'back'])).stdout).toBe('back\n')
     expect(await ssh.connection.masterPid()).not.toBe(pid)
+    // The target-side session pid (what a lock records) died with the old connection; the new one lives.
+    expect(existsSync(`/proc/${sessionPid}`)).toBe(false)
+    expect(ssh.identity.sessionPid).not.toBe(sessionPid)
+    expect(existsSync(`/proc/${ssh.identity.sessionPid}`)).toBe(true)
   })
 
   it('killing the sshd connection process mid-command is SSH_CONNECTION_LOST; reconnect() restores it', async () => {

@@ -334,6 +334,39 @@ describe('ssh only', () => {
     }
   })
 
+  it('readdirMany and readlinkMany: one round trip each', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'virtlab-many-'))
+    try {
+      await local.fs.mkdir(`${dir}/d1`)
+      for (const f of ['b', 'a', 'new\nline', '.h']) await local.fs.writeFile(`${dir}/d1/${f}`, '')
+      await local.fs.mkdir(`${dir}/empty`)
+      await local.fs.symlink('/sys/devices/x', `${dir}/l1`)
+      await local.fs.symlink('../rel', `${dir}/l2`)
+      const before = ssh.roundTrips().command
+      const dirs = await ssh.fs.readdirMany([`${dir}/d1`, `${dir}/empty`, `${dir}/missing`, `${dir}/l1`, `${dir}/d1/a`])
+      const links = await ssh.fs.readlinkMany([`${dir}/l1`, `${dir}/l2`, `${dir}/d1`, `${dir}/missing`])
+      expect(ssh.roundTrips().command - before).toBe(2)
+      expect(Object.fromEntries(dirs)).toEqual({
+        [`${dir}/d1`]: await local.fs.readdir(`${dir}/d1`),
+        [`${dir}/empty`]: [],
+        [`${dir}/missing`]: [],
+        [`${dir}/l1`]: [],
+        [`${dir}/d1/a`]: [],
+      })
+      expect(dirs.get(`${dir}/d1`)).toEqual(['.h', 'a', 'b', 'new\nline'])
+      expect(Object.fromEntries(links)).toEqual({[`${dir}/l1`]: '/sys/devices/x', [`${dir}/l2`]: '../rel', [`${dir}/d1`]: undefined, [`${dir}/missing`]: undefined})
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+
+  it('identity.sessionPid: the target\'s sshd process serving this connection', async () => {
+    const pid = ssh.identity.sessionPid!
+    expect(pid).toBeGreaterThan(1)
+    expect(readFileSync(`/proc/${pid}/comm`, 'utf8').trim()).toBe('sshd')
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toMatch(/^sshd: root@notty/)
+  })
+
   it('identity and round-trip counts', async () => {
     expect(ssh.identity).toMatchObject({transport: 'ssh', url: sshd.url, user: 'root', uid: 0, sudo: false})
     expect(ssh.identity.hostname).toBe(readFileSync('/proc/sys/kernel/hostname', 'utf8').trim())

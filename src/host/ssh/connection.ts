@@ -57,7 +57,16 @@ export interface SshIdentity {
   /** Commands run through sudo -n. */
   sudo: boolean
   kernel: string
+  /**
+   * The pid, on the target, of the sshd process serving this connection: alive exactly as long
+   * as the connection (a lock recording it is stale once it is gone from the target's /proc).
+   * Changes on reconnect. Undefined if it could not be found.
+   */
+  sessionPid: number | undefined
 }
+
+/** Print the pid of the sshd process serving this connection (an ancestor of the session): it lives exactly as long as the connection. */
+const SESSION_PID = 'p=$PPID; while [ "$p" -gt 1 ] && [ "$(cat /proc/$p/comm 2>/dev/null)" != sshd ]; do s=$(cat /proc/$p/stat) && s=${s##*) } && set -- $s && p=$2; done; echo "$p"'
 
 export type RoundTripKind = 'command' | 'control' | 'connect'
 export type RoundTripListener = (event: {kind: RoundTripKind; argv: readonly string[]}) => void
@@ -206,10 +215,11 @@ export class SshConnection {
     if (this.identityValue === undefined) {
       const probe = [
         'sh', '-c',
-        'uname -n && id -un && id -u && uname -r && mktemp -d "${TMPDIR:-/tmp}/virtlab-ssh.XXXXXXXX"',
+        'uname -n && id -un && id -u && uname -r && mktemp -d "${TMPDIR:-/tmp}/virtlab-ssh.XXXXXXXX" && ' +
+        SESSION_PID,
       ]
       const result = await this.exec(remoteCommand(probe), {timeoutMs: 20_000, allowFailure: true}, probe)
-      const [hostname, user, uid, kernel, dir] = result.stdout.split('\n')
+      const [hostname, user, uid, kernel, dir, sshdPid] = result.stdout.split('\n')
       if (result.exitCode !== 0 || !hostname || !user || !uid || !kernel || !dir?.startsWith('/')) {
         throw new VirtlabError('SSH_REMOTE_UNUSABLE', `${this.target.url}: cannot run basic commands (uname, id, mktemp) on the host`, {
           command: {argv: probe, exitCode: result.exitCode, stderrTail: stderrTail(result.stderr)},
@@ -217,9 +227,18 @@ export class SshConnection {
         })
       }
       this.remoteTmp = dir
-      this.identityValue = {transport: 'ssh', url: this.target.url, hostname, user, uid: Number(uid), sudo: this.target.sudo, kernel}
+      this.identityValue = {transport: 'ssh', url: this.target.url, hostname, user, uid: Number(uid), sudo: this.target.sudo, kernel, sessionPid: Number(sshdPid) || undefined}
+    } else {
+      // A new master is a new sshd process on the target.
+      this.identityValue = {...this.identityValue, sessionPid: await this.probeSessionPid()}
     }
     return this.identityValue
+  }
+
+  private async probeSessionPid(): Promise<number | undefined> {
+    const argv = ['sh', '-c', SESSION_PID]
+    const result = await this.exec(remoteCommand(argv), {timeoutMs: 20_000, allowFailure: true}, argv)
+    return Number(result.stdout.trim()) || undefined
   }
 
   private async makeControlDir(): Promise<string> {

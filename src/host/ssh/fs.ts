@@ -138,6 +138,9 @@ const SCRIPTS = {
   rename: 'mv -f -T -- "$1" "$2"',
   canOpen: 'if [ "$2" = w ]; then [ -w "$1" ]; else [ -r "$1" ]; fi',
   readMany: 'while IFS= read -r p; do if b=$(base64 -w 0 -- "$p" 2>/dev/null); then printf "+%s\\n" "$b"; else echo -; fi; done',
+  // Per directory: its entries, each NUL-terminated, then one more NUL (names are never empty).
+  readdirMany: 'while IFS= read -r p; do if [ -d "$p" ]; then find -H "$p" -mindepth 1 -maxdepth 1 -printf "%f\\0" 2>/dev/null; fi; printf "\\0"; done',
+  readlinkMany: 'while IFS= read -r p; do if t=$(readlink -- "$p" 2>/dev/null); then printf "+%s\\0" "$t"; else printf -- "-\\0"; fi; done',
 } as const
 
 type Op = keyof typeof SCRIPTS
@@ -201,6 +204,47 @@ export class SshFs implements HostFs {
     }
     for (const p of paths) {
       if (!out.has(p)) out.set(p, await this.readFile(p).catch(() => undefined))
+    }
+    return out
+  }
+
+  /** Many directories in one round trip: dir -> sorted entries ([] when missing or unreadable). */
+  async readdirMany(paths: readonly string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>()
+    const batch = [...new Set(paths.filter((p) => !p.includes('\n')))]
+    if (batch.length > 0) {
+      const result = await this.op('readdirMany', [], {input: batch.map((p) => `${p}\n`).join(''), timeoutMs: BYTES_TIMEOUT_MS})
+      if (result.exitCode !== 0) throw remoteErrnoError(errnoFromStderr(result.stderr), 'scandir', batch[0] ?? '', this.host, result.stderr)
+      const fields = result.stdout.split('\0')
+      let i = 0
+      for (const dir of batch) {
+        const names: string[] = []
+        while (i < fields.length && fields[i] !== '') names.push(fields[i++]!)
+        i++
+        out.set(dir, names.sort())
+      }
+    }
+    for (const p of paths) {
+      if (!out.has(p)) out.set(p, await this.readdir(p).catch(() => [] as string[]))
+    }
+    return out
+  }
+
+  /** Many symlinks in one round trip: path -> target, undefined when not a link. */
+  async readlinkMany(paths: readonly string[]): Promise<Map<string, string | undefined>> {
+    const out = new Map<string, string | undefined>()
+    const batch = [...new Set(paths.filter((p) => !p.includes('\n')))]
+    if (batch.length > 0) {
+      const result = await this.op('readlinkMany', [], {input: batch.map((p) => `${p}\n`).join(''), timeoutMs: BYTES_TIMEOUT_MS})
+      if (result.exitCode !== 0) throw remoteErrnoError(errnoFromStderr(result.stderr), 'readlink', batch[0] ?? '', this.host, result.stderr)
+      const fields = result.stdout.split('\0')
+      batch.forEach((p, i) => {
+        const field = fields[i] ?? '-'
+        out.set(p, field.startsWith('+') ? field.slice(1) : undefined)
+      })
+    }
+    for (const p of paths) {
+      if (!out.has(p)) out.set(p, await this.readlink(p))
     }
     return out
   }
