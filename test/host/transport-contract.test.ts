@@ -116,6 +116,10 @@ describe.each(transports)('%s transport', (name, get) => {
       expect(result.stdout).toBe(`a b'c|${dir}|`)
     })
 
+    it('a working directory that does not exist is COMMAND_NOT_RUN', async () => {
+      expect(await errorOf(get().runner.run(['true'], {cwd: `${dir}/nothing`}))).toMatchObject({code: 'COMMAND_NOT_RUN', command: {argv: ['true']}})
+    })
+
     it('a missing program is COMMAND_NOT_RUN', async () => {
       const error = await errorOf(get().runner.run(['virtlab-no-such-program', '--x']))
       expect(error).toMatchObject({code: 'COMMAND_NOT_RUN', message: expect.stringContaining('virtlab-no-such-program'), command: {argv: ['virtlab-no-such-program', '--x']}})

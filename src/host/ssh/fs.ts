@@ -158,7 +158,7 @@ export class SshFs implements HostFs {
 
   private async op(op: Op, args: string[], options: {input?: string; timeoutMs?: number} = {}) {
     // LC_ALL=C: the errno codes are read from the tools' (English) strerror texts.
-    return this.runner.run(['sh', '-c', SCRIPTS[op], `virtlab-${op}`, ...args], {allowFailure: true, input: options.input, timeoutMs: options.timeoutMs, env: {LC_ALL: 'C'}})
+    return this.runner.run(['sh', '-c', `LC_ALL=C; export LC_ALL\n${SCRIPTS[op]}`, `virtlab-${op}`, ...args], {allowFailure: true, input: options.input, timeoutMs: options.timeoutMs})
   }
 
   /** Run an op that must succeed: a failure throws the errno error for (syscall, path). */

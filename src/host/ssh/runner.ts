@@ -19,35 +19,35 @@ import {remoteCommand} from './quote.js'
 
 /**
  * POSIX sh; $1 pid file, $2 timeout in seconds, $3 working directory ('' = home), $4 the program
- * to look up first ('' = none: sudo looks it up), then the command. The look-up gives a missing
- * program its own marked message whatever the remote locale (timeout's own text is translated).
+ * to look up first ('' = none: sudo looks it up), then the command. It records the process
+ * group and its leader's start time ("pgid starttime": a pid number alone could be reused),
+ * and execs timeout(1): no extra process stays, no extra command runs. The look-up gives a
+ * missing program its own marked message whatever the remote locale (timeout's is translated).
  */
 const WRAPPER = [
   'p=$1 t=$2 d=$3 c=$4; shift 4',
-  'pg() { set -- $1; echo "$3"; }',
-  'read -r s < /proc/$$/stat || exit 125',
-  's=${s##*) }',
-  'pg "$s" > "$p" || { echo "virtlab-ssh: cannot write $p" >&2; exit 125; }',
-  'if [ -n "$d" ]; then cd -- "$d" || { rm -f -- "$p"; echo "virtlab-ssh: cannot change directory to $d" >&2; exit 125; }; fi',
-  'if [ -n "$c" ] && ! command -v -- "$c" >/dev/null 2>&1; then rm -f -- "$p"; echo "virtlab-ssh: $c: command not found" >&2; exit 127; fi',
-  'timeout --foreground -k 5 "$t" "$@"',
-  'r=$?',
-  'rm -f -- "$p"',
-  'exit $r',
+  'f() { set -- $1; g=$3; }',
+  'h() { set -- $1; s0=${20}; }',
+  '{ read -r s < /proc/$$/stat && f "${s##*) }" && read -r s < /proc/$g/stat && h "${s##*) }"; } 2>/dev/null || { echo "virtlab-ssh: cannot read /proc" >&2; exit 125; }',
+  'echo "$g $s0" > "$p" || { echo "virtlab-ssh: cannot write $p" >&2; exit 125; }',
+  'if [ -n "$d" ]; then cd -- "$d" 2>/dev/null || { echo "virtlab-ssh: cannot change directory to $d" >&2; exit 125; }; fi',
+  'if [ -n "$c" ] && ! command -v -- "$c" >/dev/null 2>&1; then echo "virtlab-ssh: $c: command not found" >&2; exit 127; fi',
+  'exec timeout --foreground -k 5 "$t" "$@"',
 ].join('\n')
 
 /**
- * $1 pid file: wait up to 2 s for it (the run may be starting), TERM the group, and KILL what is
- * left 3 s later (like ExecaRunner's forceKillAfterDelay) from a detached background job, so the
- * caller does not wait for it.
+ * $1 pid file: wait up to 2 s for it (the run may be starting); if its group leader is still the
+ * same process (same start time), TERM the group, and KILL what is left 3 s later (like
+ * ExecaRunner's forceKillAfterDelay) from a detached background job, so the caller does not wait.
  */
 const KILL = [
+  'h() { set -- $1; s1=${20}; }',
+  'same() { { read -r s < /proc/$g/stat && h "${s##*) }"; } 2>/dev/null && [ "$s1" = "$s0" ]; }',
   'i=0; while ! [ -s "$1" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done',
-  'g=$(cat -- "$1" 2>/dev/null) || exit 0',
-  'rm -f -- "$1"',
-  '[ -n "$g" ] || exit 0',
+  'read -r g s0 < "$1" 2>/dev/null || exit 0',
+  '[ -n "$g" ] && same || exit 0',
   'kill -TERM "-$g" 2>/dev/null || exit 0',
-  '(sleep 3; kill -KILL "-$g" 2>/dev/null) </dev/null >/dev/null 2>&1 &',
+  '(sleep 3; same && kill -KILL "-$g" 2>/dev/null) </dev/null >/dev/null 2>&1 &',
   'exit 0',
 ].join('\n')
 
