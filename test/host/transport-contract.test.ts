@@ -3,10 +3,11 @@
  * RootedFs) and the SSH transport (SshRunner + SshFs over a ControlMaster to a private sshd on
  * 127.0.0.1), with the same expected results and errors: exit codes, stdin, stdout, stderr,
  * environment, cwd, timeouts, cancel (and no remote process left behind), binary data, atomic
- * writes with modes, errno codes (ENOENT, EISDIR, ENOTDIR, EEXIST, EINVAL, ERR_FS_EISDIR).
+ * writes with modes, errno codes (ENOENT, EISDIR, ENOTDIR, EEXIST, EINVAL, EBUSY, ERR_FS_EISDIR).
  * Both transports reach the same machine, so one scratch directory serves both.
  */
-import {mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -234,6 +235,19 @@ describe.each(transports)('%s transport', (name, get) => {
       expect((await errorOf(fs.appendFile(`${dir}/missing/x`, 'x'))).code).toBe('ENOENT')
       expect((await errorOf(fs.readBytes!(`${dir}/missing`))).code).toBe('ENOENT')
       expect((await errorOf(fs.writeFile(dir, 'x'))).code).toBe('EISDIR')
+    })
+
+    it('errno: EBUSY (renaming a mount point: a tmpfs mounted for this test)', async () => {
+      const {fs} = get()
+      const mountPoint = `${dir}/mnt`
+      mkdirSync(mountPoint)
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'virtlab-contract', mountPoint])
+      try {
+        expect(await errorOf(fs.rename(mountPoint, `${dir}/mnt2`))).toMatchObject({code: 'EBUSY', syscall: 'rename'})
+        expect(existsSync(`${dir}/mnt2`)).toBe(false)
+      } finally {
+        execFileSync('umount', [mountPoint])
+      }
     })
 
     it('exists, stat (lstat for isSymlink), readlink', async () => {
