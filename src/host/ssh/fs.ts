@@ -118,6 +118,8 @@ const SCRIPTS = {
   exists: '[ -e "$1" ] || [ -L "$1" ]',
   stat: 'stat -c "%f %u %g %s" -- "$1" || exit 1; stat -L -c "%f %u %g %s" -- "$1" 2>/dev/null || echo -',
   readdir: [
+    // find reads a leading '-' as an expression: hand it ./-name instead.
+    'case $1 in -*) set -- "./$1" ;; esac',
     'if [ -d "$1" ]; then find -H "$1" -mindepth 1 -maxdepth 1 -printf "%f\\0"',
     'elif [ -e "$1" ]; then echo "@errno ENOTDIR" >&2; exit 1',
     'else echo "@errno ENOENT" >&2; exit 1; fi',
@@ -139,7 +141,7 @@ const SCRIPTS = {
   canOpen: 'if [ "$2" = w ]; then [ -w "$1" ]; else [ -r "$1" ]; fi',
   readMany: 'while IFS= read -r p; do if b=$(base64 -w 0 -- "$p" 2>/dev/null); then printf "+%s\\n" "$b"; else echo -; fi; done',
   // Per directory: its entries, each NUL-terminated, then one more NUL (names are never empty).
-  readdirMany: 'while IFS= read -r p; do if [ -d "$p" ]; then find -H "$p" -mindepth 1 -maxdepth 1 -printf "%f\\0" 2>/dev/null; fi; printf "\\0"; done',
+  readdirMany: 'while IFS= read -r p; do case $p in -*) p=./$p ;; esac; if [ -d "$p" ]; then find -H "$p" -mindepth 1 -maxdepth 1 -printf "%f\\0" 2>/dev/null; fi; printf "\\0"; done',
   readlinkMany: 'while IFS= read -r p; do if t=$(readlink -- "$p" 2>/dev/null); then printf "+%s\\0" "$t"; else printf -- "-\\0"; fi; done',
 } as const
 
