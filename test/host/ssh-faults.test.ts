@@ -5,7 +5,7 @@
  * Every one is a coded VirtlabError naming the host, with a hint.
  */
 import {execFileSync} from 'node:child_process'
-import {existsSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -201,9 +201,11 @@ describe('reconnect is bounded', () => {
     const started = Date.now()
     const failure = await errorOf(ssh.reconnect({attempts: 3, delayMs: 200})); expect(failure, JSON.stringify(failure)).toMatchObject({code: 'SSH_HOST_UNREACHABLE', message: expect.stringContaining(own.url)})
     expect(Date.now() - started).toBeLessThan(10_000)
-    // The host comes back: the same transport reconnects.
+    // The host comes back (rebooted: its /tmp is empty): the same transport reconnects.
     await own.restart()
+    rmSync(ssh.connection.remoteDir, {recursive: true, force: true})
     await ssh.reconnect({attempts: 3, delayMs: 200})
+    expect(statSync(ssh.connection.remoteDir).mode & 0o777).toBe(0o700)
     expect((await ssh.runner.run(['echo', 'ok'])).stdout).toBe('ok\n')
     await ssh.close()
     expect(existsSync(ssh.connection.localDir)).toBe(false)

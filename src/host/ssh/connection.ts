@@ -235,8 +235,9 @@ export class SshConnection {
     return this.identityValue
   }
 
+  /** After a reconnect: the new sshd's pid, and the remote directory again (the host may have rebooted and emptied /tmp). */
   private async probeSessionPid(): Promise<number | undefined> {
-    const argv = ['sh', '-c', SESSION_PID]
+    const argv = ['sh', '-c', `mkdir -p -m 700 -- "$1" && ${SESSION_PID}`, 'virtlab-reconnect', this.remoteDir]
     const result = await this.exec(remoteCommand(argv), {timeoutMs: 20_000, allowFailure: true}, argv)
     return Number(result.stdout.trim()) || undefined
   }
