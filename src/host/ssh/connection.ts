@@ -244,6 +244,10 @@ export class SshConnection {
 
   private async makeControlDir(): Promise<string> {
     const base = this.options.localTmpDir ?? tmpdir()
+    // ssh expands %-tokens and ~ in ControlPath, and -L splits on ':': keep the path plain.
+    if (!/^\/[A-Za-z0-9/._-]*$/.test(base)) {
+      throw new VirtlabError('SSH_CONTROL_DIR', `The temp directory ${JSON.stringify(base)} cannot hold an SSH control socket (only letters, digits, '/', '.', '_' and '-' are safe in a ControlPath)`, {hint: 'Set TMPDIR to a plain directory such as /tmp.'})
+    }
     const dir = `${base}/virtlab-ssh-${randomBytes(6).toString('hex')}`
     if (await this.options.localFs.exists(dir)) throw new VirtlabError('SSH_CONTROL_DIR', `internal: ${dir} exists already`)
     await this.options.localFs.mkdir(dir, {mode: 0o700})
