@@ -157,6 +157,18 @@ describe.each(transports)('%s transport', (name, get) => {
       expect(processesWith(String(marker))).toEqual([])
     })
 
+    it('a daemon that detaches with its stdio closed: the run returns at once, the daemon lives on', async () => {
+      const marker = 50.5 + Math.random()
+      const started = Date.now()
+      const result = await get().runner.run(['sh', '-c', `setsid sleep ${marker} </dev/null >/dev/null 2>&1 & echo started`])
+      expect(result.stdout).toBe('started\n')
+      expect(Date.now() - started).toBeLessThan(5000)
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      const pids = processesWith(String(marker))
+      expect(pids).toHaveLength(1)
+      for (const pid of pids) process.kill(pid, 'SIGKILL')
+    })
+
     it('which', async () => {
       expect(await get().runner.which('sh')).toMatch(/^\/(usr\/)?bin\/sh$/)
       expect(await get().runner.which('/bin/sh')).toBe('/bin/sh')
