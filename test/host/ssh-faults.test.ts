@@ -163,7 +163,7 @@ describe('a connection that dies', () => {
     process.kill(pid!, 'SIGKILL')
     const started = Date.now()
     const error = await errorOf(running)
-    expect(error, JSON.stringify(error)).toMatchObject({code: "SSH_CONNECTION_LOST", message: expect.stringContaining(sshd.url), command: {argv: ["sleep", "20"]}})
+    expect(error, JSON.stringify(error)).toMatchObject({code: 'SSH_CONNECTION_LOST', message: expect.stringContaining(sshd.url), command: {argv: ['sleep', '20']}})
     expect(Date.now() - started).toBeLessThan(5000)
     // The next command does not open a fresh connection behind our back.
     const logBefore = sshd.log().split('Accepted publickey').length
@@ -195,20 +195,28 @@ describe('reconnect is bounded', () => {
   it('when the host stays down, reconnect() gives up after its attempts with SSH_HOST_UNREACHABLE', async () => {
     const own = await startTestSshd()
     const ssh = await connectSsh(own.url, {localRunner: new ExecaRunner(), localFs, configFile: own.configFile})
-    await own.kill()
-    const error = await errorOf(ssh.runner.run(['true']))
-    expect(error.code).toBe('SSH_CONNECTION_LOST')
-    const started = Date.now()
-    const failure = await errorOf(ssh.reconnect({attempts: 3, delayMs: 200})); expect(failure, JSON.stringify(failure)).toMatchObject({code: 'SSH_HOST_UNREACHABLE', message: expect.stringContaining(own.url)})
-    expect(Date.now() - started).toBeLessThan(10_000)
-    // The host comes back (rebooted: its /tmp is empty): the same transport reconnects.
-    await own.restart()
-    rmSync(ssh.connection.remoteDir, {recursive: true, force: true})
-    await ssh.reconnect({attempts: 3, delayMs: 200})
-    expect(statSync(ssh.connection.remoteDir).mode & 0o777).toBe(0o700)
-    expect((await ssh.runner.run(['echo', 'ok'])).stdout).toBe('ok\n')
-    await ssh.close()
-    expect(existsSync(ssh.connection.localDir)).toBe(false)
-    await own.stop()
+    try {
+      await own.kill()
+      const error = await errorOf(ssh.runner.run(['true']))
+      expect(error.code).toBe('SSH_CONNECTION_LOST')
+      const started = Date.now()
+      const failure = await errorOf(ssh.reconnect({attempts: 3, delayMs: 200}))
+      expect(failure, JSON.stringify(failure)).toMatchObject({code: 'SSH_HOST_UNREACHABLE', message: expect.stringContaining(own.url)})
+      expect(Date.now() - started).toBeLessThan(10_000)
+      // The host comes back (rebooted: its /tmp is empty): the same transport reconnects.
+      await own.restart()
+      rmSync(ssh.connection.remoteDir, {recursive: true, force: true})
+      await ssh.reconnect({attempts: 3, delayMs: 200})
+      expect(statSync(ssh.connection.remoteDir).mode & 0o777).toBe(0o700)
+      expect((await ssh.runner.run(['echo', 'ok'])).stdout).toBe('ok\n')
+      const remoteDir = ssh.connection.remoteDir
+      await ssh.close()
+      // Both private directories are gone: the local control directory and the one on the target.
+      expect(existsSync(ssh.connection.localDir)).toBe(false)
+      expect(existsSync(remoteDir)).toBe(false)
+    } finally {
+      await ssh.close().catch(() => undefined)
+      await own.stop()
+    }
   })
 })
