@@ -400,6 +400,8 @@ describe('ssh only', () => {
   it('identity and round-trip counts', async () => {
     expect(ssh.identity).toMatchObject({transport: 'ssh', url: sshd.url, user: 'root', uid: 0, sudo: false})
     expect(ssh.identity.hostname).toBe(readFileSync('/proc/sys/kernel/hostname', 'utf8').trim())
+    expect(ssh.identity.kernel).toBe(readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim())
+    expect(ssh.identity.distribution).toBe(/^PRETTY_NAME="?([^"\n]*)"?$/m.exec(readFileSync('/etc/os-release', 'utf8'))![1])
     const before = ssh.roundTrips()
     await ssh.runner.run(['true'])
     await ssh.fs.exists('/')

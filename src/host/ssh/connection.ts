@@ -57,6 +57,8 @@ export interface SshIdentity {
   /** Commands run through sudo -n. */
   sudo: boolean
   kernel: string
+  /** PRETTY_NAME from the target's /etc/os-release, e.g. "Debian GNU/Linux 12 (bookworm)". */
+  distribution: string | undefined
   /**
    * The pid, on the target, of the sshd process serving this connection: alive exactly as long
    * as the connection (a lock recording it is stale once it is gone from the target's /proc).
@@ -67,6 +69,9 @@ export interface SshIdentity {
 
 /** Print the pid of the sshd process serving this connection (an ancestor of the session): it lives exactly as long as the connection. */
 const SESSION_PID = 'p=$PPID; while [ "$p" -gt 1 ] && [ "$(cat /proc/$p/comm 2>/dev/null)" != sshd ]; do s=$(cat /proc/$p/stat) && s=${s##*) } && set -- $s && p=$2; done; echo "$p"'
+
+/** Print PRETTY_NAME from /etc/os-release (shell builtins only; an empty line when there is none). */
+const OS_RELEASE = `n=; if [ -r /etc/os-release ]; then while IFS= read -r l; do case $l in PRETTY_NAME=*) n=\${l#PRETTY_NAME=} ;; esac; done < /etc/os-release; fi; q='"'; n=\${n#$q}; echo "\${n%$q}"`
 
 export type RoundTripKind = 'command' | 'control' | 'connect'
 export type RoundTripListener = (event: {kind: RoundTripKind; argv: readonly string[]}) => void
@@ -216,10 +221,10 @@ export class SshConnection {
       const probe = [
         'sh', '-c',
         'uname -n && id -un && id -u && uname -r && mktemp -d "${TMPDIR:-/tmp}/virtlab-ssh.XXXXXXXX" && ' +
-        SESSION_PID,
+        `${SESSION_PID} && ${OS_RELEASE}`,
       ]
       const result = await this.exec(remoteCommand(probe), {timeoutMs: 20_000, allowFailure: true}, probe)
-      const [hostname, user, uid, kernel, dir, sshdPid] = result.stdout.split('\n')
+      const [hostname, user, uid, kernel, dir, sshdPid, distribution] = result.stdout.split('\n')
       if (result.exitCode !== 0 || !hostname || !user || !uid || !kernel || !dir?.startsWith('/')) {
         throw new VirtlabError('SSH_REMOTE_UNUSABLE', `${this.target.url}: cannot run basic commands (uname, id, mktemp) on the host`, {
           command: {argv: probe, exitCode: result.exitCode, stderrTail: stderrTail(result.stderr)},
@@ -227,7 +232,7 @@ export class SshConnection {
         })
       }
       this.remoteTmp = dir
-      this.identityValue = {transport: 'ssh', url: this.target.url, hostname, user, uid: Number(uid), sudo: this.target.sudo, kernel, sessionPid: Number(sshdPid) || undefined}
+      this.identityValue = {transport: 'ssh', url: this.target.url, hostname, user, uid: Number(uid), sudo: this.target.sudo, kernel, distribution: distribution || undefined, sessionPid: Number(sshdPid) || undefined}
     } else {
       // A new master is a new sshd process on the target.
       this.identityValue = {...this.identityValue, sessionPid: await this.probeSessionPid()}
