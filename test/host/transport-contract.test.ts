@@ -415,6 +415,21 @@ describe('ssh only', () => {
     expect(results.map((r) => r.stdout)).toEqual(Array.from({length: 30}, (_, i) => `${i}\n`))
   })
 
+  it('timeouts count from the start, not from the wait for a free session; a cancel while waiting runs nothing', async () => {
+    // 8 sessions busy for ~1.5 s: the 9th waits for a slot, then runs within its own 1 s timeout.
+    const busy = Array.from({length: 8}, () => ssh.runner.run(['sleep', '1.5']))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const queued = ssh.runner.run(['sh', '-c', 'sleep 0.3; echo done'], {timeoutMs: 1000})
+    const controller = new AbortController()
+    const marker = 60.5 + Math.random()
+    const cancelled = errorOf(ssh.runner.run(['sleep', String(marker)], {signal: controller.signal}))
+    controller.abort()
+    expect((await queued).stdout).toBe('done\n')
+    expect(await cancelled).toMatchObject({code: 'COMMAND_NOT_RUN', message: expect.stringContaining('cancelled')})
+    await Promise.all(busy)
+    expect(processesWith(String(marker))).toEqual([])
+  })
+
   it('a command line over the limit is SSH_COMMAND_TOO_LONG, nothing run', async () => {
     const error = await errorOf(ssh.runner.run(['echo', "'".repeat(40_000)]))
     expect(error).toMatchObject({code: 'SSH_COMMAND_TOO_LONG'})

@@ -343,9 +343,10 @@ export class SshConnection {
    * Run one remote command string over the master (a multiplexed session). Never falls back to a
    * fresh connection: a dead master is SSH_CONNECTION_LOST. Exit 255 with ssh's own diagnostics is
    * SSH_CONNECTION_LOST too; any other result is the remote command's. `display` is the argv
-   * errors name.
+   * errors name; `onStart` is called when a session slot is free, just before ssh runs (return
+   * false to run nothing).
    */
-  async exec(command: string, options: RunOptions & {allowFailure: true}, display: readonly string[]): Promise<RunResult> {
+  async exec(command: string, options: RunOptions & {allowFailure: true}, display: readonly string[], hooks: {onStart?: () => boolean} = {}): Promise<RunResult> {
     if (this.closed) throw new VirtlabError('SSH_NOT_CONNECTED', `The SSH connection to ${this.target.url} is closed`)
     // ssh would silently open a new connection when the control socket is dead: refuse instead.
     if (!(await this.masterAlive())) {
@@ -359,6 +360,10 @@ export class SshConnection {
     let result: RunResult
     await this.acquire()
     try {
+      // Waited for a free session: the caller may have given up meanwhile (timeout, cancel).
+      if (hooks.onStart && !hooks.onStart()) {
+        throw new VirtlabError('COMMAND_NOT_RUN', `${display[0] ?? 'the command'} was cancelled before it started (on ${this.target.url})`, {command: {argv: display}})
+      }
       this.count('command', argv)
       result = await this.options.localRunner.run(argv, options)
     } catch (error) {

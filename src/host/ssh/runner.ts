@@ -101,18 +101,30 @@ export class SshRunner implements CommandRunner {
       reason = why
       killing = this.killRemote(pidFile)
     }
-    const timer = setTimeout(() => fire('timeout'), timeoutMs)
-    const onAbort = () => fire('cancel')
+    let started = false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const onAbort = () => {
+      // Still waiting for a session: nothing runs remotely yet, nothing to kill.
+      if (started) fire('cancel')
+      else reason = 'cancel'
+    }
     options.signal?.addEventListener('abort', onAbort, {once: true})
+    // The timeout counts from when the command starts (not while it waits for a free session).
+    const onStart = () => {
+      if (reason !== undefined) return false
+      started = true
+      timer = setTimeout(() => fire('timeout'), timeoutMs)
+      return true
+    }
     let result: RunResult | undefined
     let failure: unknown
     try {
       // The local backstop only matters when the remote kill cannot get through.
-      result = await this.connection.exec(command, {timeoutMs: timeoutMs + BACKSTOP_MS, input: options.input, allowFailure: true}, argv)
+      result = await this.connection.exec(command, {timeoutMs: timeoutMs + BACKSTOP_MS, input: options.input, allowFailure: true}, argv, {onStart})
     } catch (error) {
       failure = error
     } finally {
-      clearTimeout(timer)
+      if (timer !== undefined) clearTimeout(timer)
       options.signal?.removeEventListener('abort', onAbort)
       await killing
     }
