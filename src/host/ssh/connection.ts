@@ -348,18 +348,18 @@ export class SshConnection {
    */
   async exec(command: string, options: RunOptions & {allowFailure: true}, display: readonly string[], hooks: {onStart?: () => boolean} = {}): Promise<RunResult> {
     if (this.closed) throw new VirtlabError('SSH_NOT_CONNECTED', `The SSH connection to ${this.target.url} is closed`)
-    // ssh would silently open a new connection when the control socket is dead: refuse instead.
-    if (!(await this.masterAlive())) {
-      throw new VirtlabError('SSH_CONNECTION_LOST', `The SSH connection to ${this.target.url} is down (the ControlMaster is gone)${display[0] === undefined ? '' : `; ${display[0]} did not run`}`, {
-        command: {argv: display},
-        hint: 'virtlab reconnects for a bounded time; if the host stays unreachable, run virtlab down --host ... once it is back.',
-      })
-    }
     // RemoteCommand=none: a RemoteCommand in the user's config would make ssh refuse ours.
     const argv = [this.ssh, ...this.commonOptions(), '-o', 'ControlMaster=no', '-o', 'RemoteCommand=none', '-T', '--', sshDestination(this.target).destination, command]
     let result: RunResult
     await this.acquire()
     try {
+      // ssh would silently open a new connection when the control socket is dead: refuse instead.
+      if (!(await this.masterAlive())) {
+        throw new VirtlabError('SSH_CONNECTION_LOST', `The SSH connection to ${this.target.url} is down (the ControlMaster is gone)${display[0] === undefined ? '' : `; ${display[0]} did not run`}`, {
+          command: {argv: display},
+          hint: 'virtlab reconnects for a bounded time; if the host stays unreachable, run virtlab down --host ... once it is back.',
+        })
+      }
       // Waited for a free session: the caller may have given up meanwhile (timeout, cancel).
       if (hooks.onStart && !hooks.onStart()) {
         throw new VirtlabError('COMMAND_NOT_RUN', `${display[0] ?? 'the command'} was cancelled before it started (on ${this.target.url})`, {command: {argv: display}})
