@@ -133,6 +133,7 @@ describe.runIf(HAVE_SUDO)('sudo: true', () => {
     const error = await t.runner.run(['ip', 'link', 'show']).catch((e: unknown) => e)
     expect(error).toMatchObject({code: 'SSH_SUDO_DENIED', message: expect.stringContaining('sudo -n refused to run ip as root'), command: {argv: ['sudo', '-n', '--', 'ip', 'link', 'show']}, hint: expect.stringContaining(plain.name)})
     await expect(t.fs.writeFile(join(dir, 'ro/x'), 'x')).rejects.toMatchObject({code: 'SSH_SUDO_DENIED'})
+    await expect(t.runner.which('ip')).rejects.toMatchObject({code: 'SSH_SUDO_DENIED'})
   })
 
   it('with the sudo right: commands and file writes run as root', async () => {

@@ -195,6 +195,8 @@ export class SshRunner implements CommandRunner {
   async which(program: string): Promise<string | undefined> {
     const argv = [...(this.sudo ? ['sudo', '-n', '--'] : []), 'sh', '-c', 'command -v -- "$1"', 'virtlab-which', program]
     const result = await this.connection.exec(remoteCommand(argv), {allowFailure: true, timeoutMs: 20_000}, argv)
+    // A refused sudo is not a missing program.
+    if (result.exitCode !== 0 && this.sudo) this.checkNotRun([program], result.exitCode, result.stderr)
     const found = result.stdout.trim()
     return result.exitCode === 0 && found.startsWith('/') ? found : undefined
   }
