@@ -124,9 +124,9 @@ describe('connecting', () => {
     expect(error).toMatchObject({code: 'SSH_NOT_INSTALLED', hint: expect.stringContaining('openssh-client')})
   })
 
-  it('BatchMode, keepalives and the config file are on the master\'s argv; host-key checking is left alone', async () => {
+  it('BatchMode, keepalives and the config file (VIRTLAB_SSH_CONFIG) are on the master\'s argv; host-key checking is left alone', async () => {
     const runner = new RecordingRunner()
-    const ssh = await connectSsh(sshd.url, {localRunner: runner, localFs, configFile: sshd.configFile})
+    const ssh = await connectSsh(sshd.url, {localRunner: runner, localFs, env: {VIRTLAB_SSH_CONFIG: sshd.configFile}})
     try {
       const master = runner.calls[0]!
       expect(master.join(' ')).toContain(`-F ${sshd.configFile} -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=10 -o ServerAliveCountMax=3`)

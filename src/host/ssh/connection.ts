@@ -28,6 +28,8 @@ export interface SshConnectionOptions {
   localFs: HostFs
   /** An ssh_config file passed as -F (default: $VIRTLAB_SSH_CONFIG, else ssh's own ~/.ssh/config). */
   configFile?: string
+  /** The environment VIRTLAB_SSH_CONFIG is read from (default process.env). */
+  env?: Record<string, string | undefined>
   /** ConnectTimeout in seconds (default 10). */
   connectTimeoutS?: number
   /** ServerAliveInterval in seconds (default 10) and ServerAliveCountMax (default 3). */
@@ -152,7 +154,7 @@ export class SshConnection {
   constructor(target: SshTarget, options: SshConnectionOptions) {
     this.target = target
     this.options = options
-    this.configFile = options.configFile ?? process.env.VIRTLAB_SSH_CONFIG
+    this.configFile = options.configFile ?? ((options.env ?? process.env).VIRTLAB_SSH_CONFIG || undefined)
   }
 
   /** The control socket path (valid after open()). */
