@@ -109,6 +109,20 @@ describe('connecting', () => {
     expect(readFileSync(knownHosts, 'utf8')).toBe('')
   })
 
+  it('host-key checking is the user\'s: with StrictHostKeyChecking accept-new in their config, a new key is accepted and recorded', async () => {
+    const knownHosts = join(sshd.dir, 'known_hosts.acceptnew')
+    writeFileSync(knownHosts, '')
+    const config = altConfig('acceptnew', {knownHosts})
+    writeFileSync(config, readFileSync(config, 'utf8').replace('StrictHostKeyChecking yes', 'StrictHostKeyChecking accept-new'))
+    const ssh = await connectSsh(sshd.url, {localRunner: new ExecaRunner(), localFs, configFile: config})
+    try {
+      expect(ssh.identity.user).toBe('root')
+      expect(readFileSync(knownHosts, 'utf8')).toContain(readFileSync(join(sshd.dir, 'host_ed25519.pub'), 'utf8').trim().split(' ')[1])
+    } finally {
+      await ssh.close()
+    }
+  })
+
   it('a hostile URL is SSH_URL_INVALID before ssh runs', async () => {
     const runner = new RecordingRunner()
     for (const url of ['ssh://-oProxyCommand=touch /tmp/virtlab-pwned', 'ssh://-oProxyCommand=id', 'ssh://root@-oProxyCommand=id', 'ssh://root@host;id', 'ssh://root@host%h', 'ssh://root@host\nid']) {
