@@ -62,7 +62,7 @@ export const TEST_ONLY_PACKAGES: Record<Exclude<OsFamily, 'unknown'>, readonly s
     // the chart layout test (SVG -> PNG with rsvg-convert) and the HTML report's screenshot test (headless Chromium)
     'librsvg2-bin', 'chromium', 'fonts-dejavu-core',
   ],
-  fedora: ['cpio', 'iproute', 'procps-ng', 'kmod', 'ca-certificates', 'openssh-server', 'openssh-clients', 'librsvg2-tools', 'chromium', 'dejavu-sans-fonts'],
+  fedora: ['cpio', 'iproute', 'procps-ng', 'kmod', 'ca-certificates', 'openssh-server', 'openssh-clients', 'sudo', 'librsvg2-tools', 'chromium', 'dejavu-sans-fonts'],
 }
 
 /** Every package the test suite needs on this host ([] when the family is unknown). */
