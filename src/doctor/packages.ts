@@ -59,6 +59,8 @@ export const TEST_ONLY_PACKAGES: Record<Exclude<OsFamily, 'unknown'>, readonly s
     'iproute2', 'procps', 'kmod', 'dpkg-dev', 'ca-certificates',
     // the SSH transport of the target-host seam (issue 9) against sshd on loopback
     'openssh-server', 'openssh-client',
+    // the SSH transport's non-root tests run commands through sudo -n
+    'sudo',
     // the chart layout test (SVG -> PNG with rsvg-convert) and the HTML report's screenshot test (headless Chromium)
     'librsvg2-bin', 'chromium', 'fonts-dejavu-core',
   ],
