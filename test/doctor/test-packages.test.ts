@@ -11,7 +11,8 @@ import {afterEach, describe, expect, it} from 'vitest'
 import {TEST_ONLY_PACKAGES, testPackagesFor} from '../../src/doctor/packages.js'
 import {detectOs} from '../../src/doctor/packages.js'
 import {doctorForTests} from '../../src/doctor/test-packages.js'
-import {copyFixture, FakeRunner, makeContext, removeTree} from './fake-runner.js'
+import {commandNotFound, FakeRunner} from '../helpers/fake-runner.js'
+import {copyFixture, makeContext, removeTree} from './host-tools.js'
 
 const roots: string[] = []
 afterEach(() => {
@@ -20,7 +21,7 @@ afterEach(() => {
 
 /** dpkg-query answering from a set of installed packages, as the real one does (unknown ones: stderr, exit 1). */
 function dpkg(installed: Set<string>): FakeRunner {
-  const runner = new FakeRunner().install('dpkg-query', 'apt-get')
+  const runner = new FakeRunner(commandNotFound).install('dpkg-query', 'apt-get')
   runner.on(['dpkg-query', '-W'], (argv) => {
     const names = argv.slice(3)
     const known = names.filter((n) => installed.has(n))
@@ -65,7 +66,7 @@ describe('doctor --for-tests', () => {
     expect(result.ok).toBe(true)
     expect(result.check.status).toBe('pass')
     expect(result.fix).toBeUndefined()
-    expect(runner.calls.map((c) => c.argv[0])).toEqual(['dpkg-query'])
+    expect(runner.records.map((c) => c.argv[0])).toEqual(['dpkg-query'])
   })
 
   it('missing packages: fail listing them; --fix as root installs exactly those, then passes', async () => {
@@ -78,7 +79,7 @@ describe('doctor --for-tests', () => {
     const fixed = await doctorForTests(makeContext(root, runner), {fix: true})
     expect(fixed.ok).toBe(true)
     expect(fixed.fix?.plan.packages).toEqual(['cpio', 'openssh-server'])
-    const ran = runner.calls.map((c) => c.argv).filter((a) => a[0] === 'apt-get')
+    const ran = runner.records.map((c) => c.argv).filter((a) => a[0] === 'apt-get')
     expect(ran).toEqual([['apt-get', 'update'], ['apt-get', 'install', '-y', '--no-install-recommends', 'cpio', 'openssh-server']])
     expect(fixed.fix?.checkAfter.status).toBe('pass')
   })
@@ -88,7 +89,7 @@ describe('doctor --for-tests', () => {
     const runner = dpkg(new Set(all.filter((p) => p !== 'cpio')))
     const result = await doctorForTests(makeContext(root, runner), {fix: true})
     expect(result.ok).toBe(false)
-    expect(runner.calls.some((c) => c.argv[0] === 'apt-get')).toBe(false)
+    expect(runner.records.some((c) => c.argv[0] === 'apt-get')).toBe(false)
     expect(result.fix?.results[0]?.detail).toMatch(/^not root: cannot install cpio; run as root/)
   })
 })
