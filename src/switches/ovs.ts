@@ -7,6 +7,7 @@
  */
 import type {DpdkModel, SwitchModel} from '../lab/model.js'
 import type {Action, Argv, Check, Step} from '../plan/step.js'
+import {checkEalArgs} from '../lab/eal.js'
 import {assertArgSafe, type CompileEnv, compileError, names} from '../compile/context.js'
 import {exec, execMatches, execOk, ipIn, NO_UNDO, reEscape, runningByPidfile, step, stopByPidfile, undoExec} from '../compile/steps.js'
 import {linkAliasTag, netnsName} from '../compile/ids.js'
@@ -102,10 +103,13 @@ export function dpdkOtherConfig(env: CompileEnv, inst: OvsInstance): [string, st
   } else {
     extra.push('--no-pci')
   }
+  // Defence in depth: validate already refused anything outside the EAL allow-list (src/lab/eal.ts).
+  const refused = checkEalArgs(d.extraArgs)[0]
+  if (refused !== undefined) throw compileError('COMPILE_UNSAFE_VALUE', `DPDK EAL argument ${JSON.stringify(d.extraArgs[refused.index])}: ${refused.message}`, refused.hint)
   extra.push(...d.extraArgs)
   for (const arg of extra) {
     // EAL arguments are options by nature; they end up inside one other_config value, split on spaces by OVS.
-    if (!/^(--?[A-Za-z0-9][A-Za-z0-9_=.,:/-]*|[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])$/.test(arg)) {
+    if (!/^(--?[A-Za-z0-9][A-Za-z0-9_=.,:*/-]*|[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]|[1-9][0-9]{0,3})$/.test(arg)) {
       throw compileError('COMPILE_UNSAFE_VALUE', `DPDK EAL argument ${JSON.stringify(arg)} cannot be used`, 'EAL arguments look like --name=value or -x.')
     }
   }
