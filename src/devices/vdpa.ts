@@ -18,7 +18,6 @@ import type {Action, Argv, Check, Step} from '../plan/step.js'
 import {token} from '../plan/tokens.js'
 import {type DeviceStepOptions, labNetns, sriovTailStepId} from './sriov.js'
 import {sysfsSegment} from './sysfs.js'
-import './tokens.js'
 
 export const LABS_REF_VDPA = 'labs-reference.md §5.3'
 
