@@ -24,7 +24,7 @@ function model(lab: string, sets: Record<string, string> = {}): LabModel {
 }
 
 function compile(m: LabModel, driver: 'libvirt' | 'qemu' = 'libvirt') {
-  return compileLab(m, compileOptionsFor(m.name, {runBase: '/run/virtlab', stateDir: '/var/lib/virtlab'}, {driver}))
+  return compileLab(m, compileOptionsFor(m.name, {target: {runBase: '/run/virtlab', stateDir: '/var/lib/virtlab'}}, {driver}))
 }
 
 function refused(m: LabModel, driver: 'libvirt' | 'qemu' = 'libvirt'): void {
