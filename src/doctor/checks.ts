@@ -233,6 +233,10 @@ export async function checkHugepages(env: DoctorEnv): Promise<CheckResult> {
   }
   const key = String(want.sizeKiB)
   const label = sizeLabel(want.sizeKiB)
+  const memTotalKiB = (await meminfo(env.ctx.target.fs)).MemTotal
+  if (memTotalKiB !== undefined && want.count * want.sizeKiB > memTotalKiB) {
+    return conclude('hugepages', 'hugepages', need, 'hardware', {state: 'missing', detail: `the lab asks for ${want.count} x ${label} hugepages (${want.count * want.sizeKiB / 1024} MiB), more than this host's memory (MemTotal ${Math.floor(memTotalKiB / 1024)} MiB)`, fix: 'lower host.hugepages.count to what the lab\'s VMs and OVS-DPDK need'}, noLab)
+  }
   const global = facts.hugepages[key]
   if (global === undefined) {
     const fix = want.sizeKiB === 1048576

@@ -290,3 +290,13 @@ describe('link names (issue 11 item 5)', () => {
     expect((await check(host('full'), undefined)).map((c) => c.id)).not.toContain('links')
   })
 })
+
+describe('hugepages beyond the host\'s memory (issue 11 item 13)', () => {
+  it('a lab asking for more hugepage memory than MemTotal fails doctor (and so up)', async () => {
+    const model = await lab('vhost-user')
+    if (model.host.hugepages) model.host.hugepages.count = 65536
+    const result = byId(await check(host('full'), model), 'hugepages')
+    expect(result.status).toBe('fail')
+    expect(result.detail).toMatch(/more than this host's memory \(MemTotal \d+ MiB\)/)
+  })
+})

@@ -266,3 +266,25 @@ describe('item 12: late errors get a location', () => {
 
 // Keep the helper used (parse is handy when debugging a case).
 void parse
+
+describe('item 13: list never prints control or bidi characters raw', () => {
+  it('C1 controls, bidi overrides and non-characters in a description are escaped', async () => {
+    const {mkdtempSync, rmSync, writeFileSync} = await import('node:fs')
+    const {tmpdir} = await import('node:os')
+    const {join} = await import('node:path')
+    const {listLabs} = await import('../../src/lab/find.js')
+    const {RootedFs} = await import('../../src/host/fs.js')
+    const dir = mkdtempSync(join(tmpdir(), 'labsafe-list-'))
+    try {
+      writeFileSync(join(dir, 'evil.yaml'), 'name: evil\ndescription: "a \\u009b31m red \\u202e gnp.exe \\ufffe \\u0085 z"\nvms: []\n')
+      const labs = await listLabs([dir], join(import.meta.dirname, '..', '..'), new RootedFs('/'))
+      const evil = labs.find((l) => l.name === 'evil')
+      expect(evil).toBeDefined()
+      // eslint-disable-next-line no-control-regex -- control characters are exactly what this looks for
+      expect(evil?.description).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\ufffe\uffff]/)
+      expect(evil?.description).toContain('\\u202e')
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+})
