@@ -396,6 +396,10 @@ function label(path: readonly PathSegment[]): string {
  */
 export const RESERVED_LAB_NAMES = ['images', 'cache', 'kvm-probe', 'downloads', 'locks', 'lock', 'journals', 'journal', 'results', 'tmp', 'hosts', 'state', 'run'] as const
 
+export function isReservedLabName(name: string): boolean {
+  return (RESERVED_LAB_NAMES as readonly string[]).includes(name)
+}
+
 function checkLabName(lab: Obj, sink: ProblemSink): void {
   const name = str(lab, 'name')
   if (name !== undefined && (RESERVED_LAB_NAMES as readonly string[]).includes(name)) {

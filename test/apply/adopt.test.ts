@@ -110,3 +110,19 @@ describe('hugetlbfs is never mounted over a directory with content (issue 11 ite
     expect(host.mounts).toHaveLength(1)
   })
 })
+
+describe('virtlab\'s own state entries are never taken for labs (issue 11 item 6)', () => {
+  it('down --all does not discover images, cache or kvm-probe, and down <reserved> is refused', async () => {
+    const {discoverLabs} = await import('../../src/apply/leftovers.js')
+    const {downLab} = await import('../../src/app/down.js')
+    const host = new FakeHost({freshRunBase: true, dirs: ['/var/lib/virtlab/images/builtin', '/var/lib/virtlab/cache', '/var/lib/virtlab/kvm-probe']})
+    hosts.push(host)
+    const ctx = host.context()
+    expect(await discoverLabs(ctx)).toEqual([])
+    for (const name of ['images', 'cache', 'kvm-probe']) {
+      await expect(downLab(ctx, {lab: name, force: true})).rejects.toMatchObject({code: 'USAGE', message: expect.stringContaining('reserved') as string})
+    }
+    expect(await ctx.target.fs.exists('/var/lib/virtlab/kvm-probe')).toBe(true)
+    expect(await ctx.target.fs.exists('/var/lib/virtlab/images/builtin')).toBe(true)
+  })
+})
