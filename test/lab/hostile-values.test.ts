@@ -257,6 +257,9 @@ describe('item 12: late errors get a location', () => {
     ['a vdpa device with driver virtio_vdpa given to a VM', withValue(VDPA, 'vdpa.0.driver', 'virtio_vdpa'), 'vms[0].nics[0].vdpa.device'],
     ['a VF with driver host given to a VM', withValue(SRIOV, 'sriov.0.vf', [{index: 0, driver: 'host'}]), 'vms[0].nics[0].sriov.vf'],
     ['a private OVS and a system OVS with one bridge name conflict', withValue(withValue(BASE, 'switches.1', {name: 'br0x', type: 'ovs', uplink: 'br0'}), 'switches.1.name', 'br1'), 'switches[1].uplink'],
+    ['a cloud image in /etc', withValue(BASE, 'vms.0.image', {type: 'cloud', path: '/etc/shadow'}), 'vms[0].image.path'],
+    ['a cloud image in the state directory', withValue(BASE, 'vms.0.image', {type: 'cloud', path: '/var/lib/virtlab/images/builtin/vmlinuz'}), 'vms[0].image.path'],
+    ['a cloud image that is no qcow2 file', withValue(BASE, 'vms.0.image', {type: 'cloud', path: '/srv/images/disk.iso'}), 'vms[0].image.path'],
     ['an uplink equal to its own switch', withValue(BASE, 'switches.0.uplink', 'br0'), 'switches[0].uplink'],
     ['a physical port on a switch that is not netdev', withValue(BASE, 'vms.0.cpuset', '0-3'), ''],
   ].filter(([, , at]) => at !== '') as [string, Obj, string][])('%s', (_what, lab, at) => {
