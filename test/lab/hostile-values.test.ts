@@ -260,6 +260,8 @@ describe('item 12: late errors get a location', () => {
     ['a cloud image in /etc', withValue(BASE, 'vms.0.image', {type: 'cloud', path: '/etc/shadow'}), 'vms[0].image.path'],
     ['a cloud image in the state directory', withValue(BASE, 'vms.0.image', {type: 'cloud', path: '/var/lib/virtlab/images/builtin/vmlinuz'}), 'vms[0].image.path'],
     ['a cloud image that is no qcow2 file', withValue(BASE, 'vms.0.image', {type: 'cloud', path: '/srv/images/disk.iso'}), 'vms[0].image.path'],
+    ['a NIC mac that the vDPA device\'s mac overrides', withValue(VDPA, 'vms.0.nics.0.mac', '52:54:00:00:00:01'), 'vms[0].nics[0].mac'],
+    ['a NIC mac that the VF\'s mac overrides', withValue(withValue(SRIOV, 'sriov.0.vf', [{index: 0, mac: '52:54:00:00:00:02'}]), 'vms.0.nics.0.mac', '52:54:00:00:00:01'), 'vms[0].nics[0].mac'],
     ['an uplink equal to its own switch', withValue(BASE, 'switches.0.uplink', 'br0'), 'switches[0].uplink'],
     ['a physical port on a switch that is not netdev', withValue(BASE, 'vms.0.cpuset', '0-3'), ''],
   ].filter(([, , at]) => at !== '') as [string, Obj, string][])('%s', (_what, lab, at) => {
