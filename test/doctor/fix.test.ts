@@ -134,12 +134,12 @@ describe('doctor --fix (app)', () => {
     copyFileSync(path.join(import.meta.dirname, '../../labs/virtio-qemu.yaml'), path.join(root, 'labs/virtio-qemu.yaml'))
     const clock = {now: 0}
     const runner = hostTools({...OURS, clock, libvirt: 'down'})
-    runner.uninstall('iperf3', 'cpio')
+    runner.uninstall('iperf3', 'busybox')
     runner.on(['apt-get', 'update'], {})
     runner.on(['apt-get', 'install'], (argv) => {
       // The package manager installs the programs.
       if (argv.includes('iperf3')) runner.install('iperf3')
-      if (argv.includes('cpio')) runner.install('cpio')
+      if (argv.includes('busybox-static')) runner.install('busybox')
       return {}
     })
     runner.on(['virtlogd', '-d'], () => {
@@ -157,7 +157,7 @@ describe('doctor --fix (app)', () => {
     const result = await doctor(ctx, {lab: '/labs/virtio-qemu.yaml', fix: true, driver: 'libvirt', onFixPlan: () => { callsAtPlan = runner.calls.length }})
     // Before: iperf3 and the guest tools fail, libvirt is a warning (startable).
     expect(result.checks.filter((c) => c.status === 'fail').map((c) => c.id)).toEqual(['iperf3', 'guest-tools'])
-    expect(result.fix?.plan.packages).toEqual(['iperf3', 'cpio'])
+    expect(result.fix?.plan.packages).toEqual(['iperf3', 'busybox-static'])
     expect(result.fix?.plan.daemons).toEqual(['libvirtd'])
     // The plan was announced before any change was made.
     expect(runner.calls.slice(0, callsAtPlan).some((c) => ['apt-get', 'virtlogd', 'libvirtd'].includes(c.argv[0]!))).toBe(false)

@@ -185,7 +185,7 @@ describe('probeKvm (fake QEMU, fake clock)', () => {
     const runner = hostTools()
     const r = await probeKvm(makeContext(root, runner), {cachedOnly: true})
     expect(r.kvm).toBe('unusable')
-    expect(r.reason).toMatch(/not measured yet/)
+    expect(r.reason).toMatch(/not yet measured/)
     expect(runner.calls.some((c) => c.argv.includes('-bios'))).toBe(false)
   })
 
