@@ -10,6 +10,8 @@ import type {HostFs} from '../host/fs.js'
 import type {Action, Phase} from '../plan/step.js'
 
 export const JOURNAL_VERSION = 1
+/** More steps than any lab the schema allows compiles to (the largest shipped lab has under 100). */
+export const MAX_JOURNAL_ENTRIES = 4096
 
 export interface JournalEntry {
   stepId: string
@@ -84,6 +86,8 @@ function validate(data: unknown): Journal | string {
   if (typeof j.lab !== 'string' || typeof j.runDir !== 'string') return 'missing lab or runDir'
   if (j.driver !== 'libvirt' && j.driver !== 'qemu') return 'missing driver'
   if (!Array.isArray(j.entries)) return 'missing entries'
+  // down rewrites the journal after each undone entry: bounded, so a hostile journal cannot make it take hours.
+  if (j.entries.length > MAX_JOURNAL_ENTRIES) return `${j.entries.length} entries (a journal holds at most ${MAX_JOURNAL_ENTRIES})`
   for (const [i, e] of j.entries.entries()) {
     const entry = e as Record<string, unknown> | null
     if (typeof entry !== 'object' || entry === null || typeof entry.stepId !== 'string' || !Array.isArray(entry.undo) || !entry.undo.every(isAction)) {
