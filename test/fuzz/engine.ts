@@ -87,7 +87,7 @@ let allSlots: {lab: ShippedLab; slot: Slot}[] | undefined
 
 function compileBoth(model: NonNullable<ReturnType<typeof validateLabText>['model']>, roots: Roots): {plan: Plan; artifacts: Artifacts}[] {
   return (['libvirt', 'qemu'] as const).map((driver) => {
-    const artifacts = compileLab(model, compileOptionsFor(model.name, roots, {driver}))
+    const artifacts = compileLab(model, compileOptionsFor(model.name, {target: roots}, {driver}))
     return {artifacts, plan: buildPlan(artifacts, ASSUMED_FACTS)}
   })
 }
@@ -199,7 +199,7 @@ function stringsIn(value: unknown, out: string[] = []): string[] {
 // ---- targets -----------------------------------------------------------------------------------
 
 const BROKEN_PARAMS: Record<string, unknown> = {
-  big: 99999999999999999999,
+  big: 1e20, // written 100000000000000000000 in the YAML: above 2^53
   huge: 1e300,
   unsafe: 2 ** 53 + 2,
   nan: 'NaN',
@@ -321,7 +321,7 @@ async function envCase(_index: number, rng: Rng): Promise<Omit<CaseResult, 'inde
       if (isVirtlabError(error)) return {input, accepted: false, findings: []}
       return {input, accepted: false, findings: [thrown(error, 'planLab')]}
     }
-    const roots: Roots = {runBase: ctx.runBase.replace(/\/+$/, ''), runDir: result.plan.runDir, stateDir: ctx.stateDir.replace(/\/+$/, '')}
+    const roots: Roots = {runBase: ctx.target.runBase.replace(/\/+$/, ''), runDir: result.plan.runDir, stateDir: ctx.target.stateDir.replace(/\/+$/, '')}
     const found: Violation[] = [...checkPlan(result.plan, result.artifacts, roots), ...checkInjected([value], placedStrings(result.plan, result.artifacts), lab.baseline)]
     // The value itself becomes the root of paths: accepted only if absolute and normal.
     if (variable !== 'VIRTLAB_ROOT' && (!value.startsWith('/') || value.split('/').some((s) => s === '..' || s === '.'))) {
@@ -436,7 +436,7 @@ async function baselineJournal(): Promise<unknown> {
     const {upLab} = await import('../../src/app/up.js')
     await upLab(ctx, {lab: join(LAB_DIR, 'virtio-qemu.yaml'), maxWorkers: 1}, {
       gatherFacts: async () => ({...ASSUMED_FACTS, probed: true}),
-      planLab: async (source, options) => planLab(source, options, {...ctx, fs: new RootedFs('/')}),
+      planLab: async (source, options) => planLab(source, options, {...ctx, operator: {...ctx.operator, fs: new RootedFs('/')}}),
       runChecks: async () => [],
     })
     journalBaseline = JSON.parse(readFileSync(host.fs.resolve('/var/lib/virtlab/virtio-qemu/journal.json'), 'utf8')) as unknown
@@ -465,8 +465,9 @@ async function journalCase(_index: number, rng: Rng): Promise<Omit<CaseResult, '
       input = `journal file: ${kind}`
     } else {
       const paths = jsonPaths(base)
-      const path = rng.chance(0.4) ? rng.pick([['runDir'], ['lab'], ['netns'], ['version'], ['driver'], ['entries']]) : rng.pick(paths)
-      const value = rng.pick(JOURNAL_HOSTILE)
+      const entries = (base as {entries: unknown[]}).entries.length
+      const path = rng.chance(0.5) ? rng.pick([['runDir'], ['lab'], ['netns'], ['version'], ['driver'], ['entries'], ['entries', rng.int(entries), 'undo'], ['entries', rng.int(entries), 'undo', 0]]) : rng.pick(paths)
+      const value = path.at(-1) === 'undo' ? [rng.pick(JOURNAL_HOSTILE)] : rng.pick(JOURNAL_HOSTILE)
       writeFileSync(file, JSON.stringify(setAt(base as Record<string, unknown>, path, value)))
       input = `journal ${formatSlot(path)} = ${describeValue(value)}`
     }
