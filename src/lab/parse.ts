@@ -98,9 +98,20 @@ function overBudget(source: string, sink: ProblemSink): boolean {
 }
 
 /** Parse YAML text into a plain object, or report why not. */
+/** A line that starts a top-level key of a lab: a file without one is not a lab (and is not quoted in messages). */
+const LAB_KEY_LINE = /^(name|description|reference|parameters|host|switches|sriov|vdpa|vms|tests)[ \t]*:/m
+/** The top-level keys of a lab. */
+const LAB_KEYS = new Set(['name', 'description', 'reference', 'parameters', 'host', 'switches', 'sriov', 'vdpa', 'vms', 'tests'])
+
+/** Does this text look like a lab at all? When not, messages give positions only, never the file's content. */
+export function looksLikeLabText(text: string): boolean {
+  return LAB_KEY_LINE.test(text)
+}
+
 export function parseLabText(text: string, sink: ProblemSink): ParsedLab | undefined {
   const source = text.startsWith('\ufeff') ? text.slice(1) : text
   if (overBudget(source, sink)) return undefined
+  const labLike = looksLikeLabText(source)
   const lineCounter = new LineCounter()
   // uniqueKeys: false: the yaml package checks each key against every earlier key of its mapping
   // (quadratic: 40,000 keys took 20 s); duplicateKeys() below does the same check with a Set.
@@ -110,6 +121,11 @@ export function parseLabText(text: string, sink: ProblemSink): ParsedLab | undef
     const offset = error.pos[0]
     const position = map.positionOfOffset(offset)
     const path = error.code === 'MULTIPLE_DOCS' ? [] : map.pathAtOffset(offset)
+    if (!labLike) {
+      // Not a lab (/etc/shadow given by mistake, or on purpose): the position and the kind of error only.
+      sink.at(position, [], `not a lab file: YAML syntax error (${error.code}) and none of the keys of a lab (name:, description:, vms:)`, 'give the path of a lab file; `virtlab init` writes one')
+      return
+    }
     sink.at(position, path, `YAML: ${error.message.split('\n')[0] ?? error.message}`, PARSE_HINTS[error.code] ?? 'check the YAML syntax near here')
   }
   // Each report looks up the path of its offset; a broken file can have an error per line, so
@@ -121,7 +137,8 @@ export function parseLabText(text: string, sink: ProblemSink): ParsedLab | undef
     sink.at(map.positionOfOffset(last?.pos[0] ?? 0), [], `YAML: ${yamlErrors.length - MAX_YAML_ERRORS} more syntax errors from here on`, 'fix the ones above first')
   }
   const duplicates = duplicateKeys(doc.contents, [], 0, (offset, path) => {
-    sink.at(map.positionOfOffset(offset), path, 'YAML: Map keys must be unique', PARSE_HINTS.DUPLICATE_KEY)
+    if (labLike) sink.at(map.positionOfOffset(offset), path, 'YAML: Map keys must be unique', PARSE_HINTS.DUPLICATE_KEY)
+    else sink.at(map.positionOfOffset(offset), [], 'not a lab file: YAML syntax error (DUPLICATE_KEY) and none of the keys of a lab (name:, description:, vms:)', 'give the path of a lab file; `virtlab init` writes one')
   })
   if (doc.errors.length > 0 || doc.warnings.length > 0 || duplicates > 0) return undefined
 
@@ -133,6 +150,10 @@ export function parseLabText(text: string, sink: ProblemSink): ParsedLab | undef
   if (!isMap(contents)) {
     const kind = isSeq(contents) ? 'a list' : isAlias(contents) ? 'an alias' : 'a single value'
     sink.add([], `the top level of a lab file must be a mapping (name:, description:, vms:, ...), not ${kind}`, 'see `virtlab schema` or `virtlab init`')
+    return undefined
+  }
+  if (!contents.items.some((pair) => isPair(pair) && isScalar(pair.key) && LAB_KEYS.has(String(pair.key.value)))) {
+    sink.at({line: 1, column: 1}, [], `not a lab file: its top-level mapping has ${contents.items.length} key${contents.items.length === 1 ? '' : 's'}, none of them a key of a lab (name:, description:, vms:, ...)`, 'give the path of a lab file; `virtlab init` writes one, `virtlab schema` prints the format')
     return undefined
   }
   const converter = new Converter(doc, map, sink)

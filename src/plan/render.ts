@@ -59,6 +59,7 @@ function stepText(s: Step, n: number, width: number): string[] {
   const lines = [`${String(n).padStart(width)}. [${s.phase}] ${s.title}  (${s.id})`]
   lines.push(field('do:', describeAction(s.action)))
   if (s.check !== undefined) lines.push(field('skip if:', describeCheck(s.check)))
+  if (s.refuseIf !== undefined) lines.push(field('refuse if:', `${describeCheck(s.refuseIf.check)} (and this lab did not create it): ${s.refuseIf.code}`))
   const undo = describeUndo(s.undo)
   lines.push(field('undo:', undo[0] ?? 'none'))
   for (const more of undo.slice(1)) lines.push(field('', more))

@@ -61,7 +61,9 @@ function failingFs(fs: HostFs, badPath: string): HostFs {
 
 /** A step whose action waits for the opposite of its check: it records that something is absent. */
 function recordsAbsence(step: Step): boolean {
-  return step.action.kind === 'wait' && step.action.until.kind === 'not' && step.check !== undefined && JSON.stringify(step.action.until.check) === JSON.stringify(step.check)
+  // Skipped when present (check), or refused when present (refuseIf: a link named like the lab's bridge).
+  const present = step.check ?? step.refuseIf?.check
+  return step.action.kind === 'wait' && step.action.until.kind === 'not' && present !== undefined && JSON.stringify(step.action.until.check) === JSON.stringify(present)
 }
 
 function filePaths(check: Step['check']): string[] {
@@ -141,8 +143,8 @@ for (const lab of LABS) {
 
       for (const [index, step] of plan.steps.entries()) {
         if (recordsAbsence(step)) {
-          it(`step ${index + 1}/${plan.steps.length} (${step.id}) only notes that something is absent: it is skipped when present, cannot fail otherwise, and its undo is idempotent`, () => {
-            expect(step.action.kind === 'wait' && step.action.until.kind === 'not' && JSON.stringify(step.action.until.check)).toBe(JSON.stringify(step.check))
+          it(`step ${index + 1}/${plan.steps.length} (${step.id}) only notes that something is absent: it is skipped (or refused) when present, cannot fail otherwise, and its undo is idempotent`, () => {
+            expect(step.action.kind === 'wait' && step.action.until.kind === 'not' && JSON.stringify(step.action.until.check)).toBe(JSON.stringify(step.check ?? step.refuseIf?.check))
             expect(step.undo.kind).toBe('action')
             const undo = step.undo.kind === 'action' ? step.undo.action : undefined
             expect(undo?.kind === 'remove' || (undo?.kind === 'exec' && (undo.okExitCodes ?? []).includes(1))).toBe(true)
