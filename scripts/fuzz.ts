@@ -140,7 +140,10 @@ async function main(): Promise<void> {
   if (findings.length === 0) console.log('findings: none')
   else {
     console.log(`findings: ${findings.length} distinct (kind, target, rule); first case of each (reproduce with \`npm run fuzz -- --seed ${args.seed} --case N\`):`)
-    for (const f of findings) console.log(`- ${f.kind} ${f.target} ${f.rule} x${f.count}: case ${f.first.index} (seed ${f.first.seed}): ${f.first.input}\n    ${f.first.detail}`)
+    for (const f of findings) {
+      console.log(`- ${f.kind} ${f.target} ${f.rule} x${f.count}: case ${f.first.index} (seed ${f.first.seed}): ${f.first.input}\n    ${f.first.detail}`)
+      for (const m of f.more) console.log(`    also case ${m.index}: ${m.input}`)
+    }
   }
   if (args.json !== undefined) writeFileSync(args.json, JSON.stringify({seed: args.seed, cases: summary.total(), wallSeconds: wall, table: summary.table(), findings}, null, 2))
   process.exitCode = findings.length > 0 ? 1 : 0

@@ -41,10 +41,12 @@ const MAX_DIR_LENGTH = 1024
  * absolute, normal (no "." or ".." segment), and only characters that mean nothing there.
  */
 export function checkOperatorDir(what: string, value: string, max = MAX_DIR_LENGTH): string {
-  const bad = (why: string) => new VirtlabError('BAD_DIRECTORY', `${what} ${show(value)} ${why}`, {hint: 'give an absolute directory such as /var/lib/virtlab (letters, digits, "_", ".", "-", "+", "@", ":" and "/")', exitCode: 2})
+  const bad = (why: string) => new VirtlabError('BAD_DIRECTORY', `${what} ${show(value)} ${why}`, {hint: 'give an absolute directory such as /var/lib/virtlab (letters, digits, "_", ".", "-" and "/")', exitCode: 2})
   if (!value.startsWith('/')) throw bad('is not an absolute path')
   if (value.length > max) throw bad(`is longer than ${max} characters`)
-  if (!/^\/[A-Za-z0-9_./+@:-]*$/.test(value)) throw bad('contains a character that is not allowed in it')
+  // The alphabet of apply-time token arguments (@{saved:<path>:key}): ":" separates them, "@" and
+  // "+" end them, "," and "=" would split QEMU and OVS option strings.
+  if (!/^\/[A-Za-z0-9_./-]*$/.test(value)) throw bad('contains a character that is not allowed in it')
   if (value.split('/').some((segment) => segment === '.' || segment === '..')) throw bad('has a "." or ".." segment')
   return value
 }

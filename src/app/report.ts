@@ -10,7 +10,7 @@ import {renderJunit} from '../report/junit.js'
 import {loadResultFiles} from '../report/load.js'
 import {allRows, rowLabels} from '../report/rows.js'
 import {renderSvg} from '../report/svg.js'
-import {renderMarkdown, renderText, reportTable} from '../report/table.js'
+import {escapeControls, renderMarkdown, renderText, reportTable} from '../report/table.js'
 import {type Thresholds, anyThreshold, evaluate} from '../report/thresholds.js'
 
 export type ReportFormat = 'table' | 'markdown' | 'svg' | 'junit'
@@ -73,10 +73,10 @@ export async function reportResults(fs: HostFs, options: ReportOptions): Promise
   let text: string
   switch (options.format) {
     case 'table':
-      text = renderText(reportTable(rows, showVerdicts ? verdicts : undefined))
+      text = escapeControls(renderText(reportTable(rows, showVerdicts ? verdicts : undefined)))
       break
     case 'markdown':
-      text = renderMarkdown(reportTable(rows, showVerdicts ? verdicts : undefined), {title: 'virtlab throughput', footer: footer(results)})
+      text = escapeControls(renderMarkdown(reportTable(rows, showVerdicts ? verdicts : undefined), {title: 'virtlab throughput', footer: footer(results)}))
       break
     case 'svg':
       text = renderSvg(rows)
@@ -122,12 +122,13 @@ export async function compareResults(fs: HostFs, options: CompareOptions): Promi
   const loaded = await loadResultFiles(fs, options.files)
   const architectures = compareArchitectures(loaded.map((l) => l.result))
   const table = compareTable(architectures)
-  const text = options.format === 'markdown'
+  const rendered = options.format === 'markdown'
     ? renderMarkdown(table, {
       title: 'Comparing virtio architectures (measured on this host)',
       footer: ['Throughput, packet rate, latency and CPU cost are measured by `virtlab test`; the other columns are qualitative facts (virtlab\'s summary of the Red Hat virtio-networking series). "not measured": no result for that architecture was given.'],
     })
     : renderText(table)
+  const text = escapeControls(rendered)
   if (options.out !== undefined) await fs.writeFile(options.out, text, {atomic: true, mode: 0o644})
   return {format: options.format, files: loaded.map((l) => l.file), text, out: options.out, architectures}
 }

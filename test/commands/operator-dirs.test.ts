@@ -20,6 +20,8 @@ describe('operator directories', () => {
     ['VIRTLAB_RUN_DIR', '/run/virtlab/../../etc', 'has a "." or ".." segment'],
     ['VIRTLAB_RUN_DIR', 'relative/run', 'is not an absolute path'],
     ['VIRTLAB_RUN_DIR', '/tmp/a,b=c', 'contains a character that is not allowed in it'],
+    ['VIRTLAB_RUN_DIR', '/srv/x@y+z', 'contains a character that is not allowed in it'],
+    ['VIRTLAB_STATE_DIR', '/srv/a:b', 'contains a character that is not allowed in it'],
     ['VIRTLAB_RUN_DIR', `/${'r'.repeat(MAX_RUN_BASE_LENGTH)}`, `is longer than ${MAX_RUN_BASE_LENGTH} characters`],
     ['VIRTLAB_STATE_DIR', '/var/lib/virtlab\n', 'contains a character that is not allowed in it'],
     ['VIRTLAB_STATE_DIR', '/var/./lib', 'has a "." or ".." segment'],

@@ -273,7 +273,8 @@ export function checkInjected(injected: readonly string[], placed: readonly Plac
       if (s.place === 'xml' || s.place === 'content') continue // escaped or free text: checked by the XML and character rules
       const inOption = s.place === 'argv' && s.text !== value && /[,=]/.test(s.text) && /[,=@]|\.\./.test(value)
       const asOption = s.place === 'argv' && s.text === value && value.startsWith('-')
-      const inPath = (s.place === 'path' || s.place === 'mutable-path') && /\.\.|@\{|[\n\r]/.test(value)
+      // ".." inside a name ("eth0..", a file name) is not traversal; a ".." segment is caught by checkPath.
+      const inPath = (s.place === 'path' || s.place === 'mutable-path') && /@\{|[\n\r]/.test(value)
       if (inOption || asOption || inPath) {
         violations.push({rule: 'injection', detail: `${s.where}: injected ${JSON.stringify(value.slice(0, 60))} reached ${s.place} ${JSON.stringify(s.text.slice(0, 120))}`})
         break

@@ -14,6 +14,8 @@ export interface DistinctFinding {
   count: number
   /** The first case: its index, seed, input and detail. */
   first: {index: number; seed: number; input: string; detail: string}
+  /** Up to five more cases (index and input), to see how far a finding reaches. */
+  more: {index: number; input: string}[]
 }
 
 export class Summary {
@@ -34,8 +36,11 @@ export class Summary {
       row.kinds.set(f.kind, (row.kinds.get(f.kind) ?? 0) + 1)
       const key = `${f.kind}|${result.target}|${f.rule}`
       const seen = this.distinct.get(key)
-      if (seen === undefined) this.distinct.set(key, {kind: f.kind, target: result.target, rule: f.rule, count: 1, first: {index: result.index, seed: result.seed, input: result.input, detail: f.detail}})
-      else seen.count++
+      if (seen === undefined) this.distinct.set(key, {kind: f.kind, target: result.target, rule: f.rule, count: 1, first: {index: result.index, seed: result.seed, input: result.input, detail: f.detail}, more: []})
+      else {
+        seen.count++
+        if (seen.more.length < 5) seen.more.push({index: result.index, input: result.input})
+      }
     }
   }
 
