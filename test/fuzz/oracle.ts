@@ -271,7 +271,7 @@ export function checkInjected(injected: readonly string[], placed: readonly Plac
     for (const s of placed) {
       if (baseline.has(s.text) || !s.text.includes(value)) continue
       if (s.place === 'xml' || s.place === 'content') continue // escaped or free text: checked by the XML and character rules
-      const inOption = s.place === 'argv' && s.text !== value && /[,=]/.test(s.text) && /[,=@]|\.\./.test(value)
+      const inOption = s.place === 'argv' && s.text !== value && /[,=]/.test(s.text) && /[,=]|@\{|(^|\/)\.\.(\/|$)/.test(value)
       const asOption = s.place === 'argv' && s.text === value && value.startsWith('-')
       // ".." inside a name ("eth0..", a file name) is not traversal; a ".." segment is caught by checkPath.
       const inPath = (s.place === 'path' || s.place === 'mutable-path') && /@\{|[\n\r]/.test(value)

@@ -39,7 +39,7 @@ export class Summary {
       if (seen === undefined) this.distinct.set(key, {kind: f.kind, target: result.target, rule: f.rule, count: 1, first: {index: result.index, seed: result.seed, input: result.input, detail: f.detail}, more: []})
       else {
         seen.count++
-        if (seen.more.length < 5) seen.more.push({index: result.index, input: result.input})
+        if (seen.more.length < 5 && seen.first.index !== result.index && !seen.more.some((m) => m.index === result.index)) seen.more.push({index: result.index, input: result.input})
       }
     }
   }
