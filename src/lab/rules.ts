@@ -396,6 +396,10 @@ function label(path: readonly PathSegment[]): string {
  */
 export const RESERVED_LAB_NAMES = ['images', 'cache', 'kvm-probe', 'downloads', 'locks', 'lock', 'journals', 'journal', 'results', 'tmp', 'hosts', 'state', 'run'] as const
 
+export function isReservedLabName(name: string): boolean {
+  return (RESERVED_LAB_NAMES as readonly string[]).includes(name)
+}
+
 function checkLabName(lab: Obj, sink: ProblemSink): void {
   const name = str(lab, 'name')
   if (name !== undefined && (RESERVED_LAB_NAMES as readonly string[]).includes(name)) {
@@ -593,6 +597,16 @@ function checkDevicesAndSwitches(lab: Obj, sink: ProblemSink, ctx: {switches: [O
   }
 
   for (const [vm, vmIndex] of ctx.vms) {
+    const image = isObj(vm.image) ? vm.image : undefined
+    const imagePath = image !== undefined && image.type === 'cloud' ? str(image, 'path') : undefined
+    if (imagePath !== undefined && /^\/(?!.*\/\.{1,2}(\/|$))/.test(imagePath)) {
+      // qemu-img reads it as the overlay's qcow2 backing file, as root.
+      if (/^\/(proc|sys|dev|etc|run|boot)(\/|$)/.test(imagePath) || /^\/var\/lib\/virtlab(\/|$)/.test(imagePath)) {
+        sink.add(['vms', vmIndex, 'image', 'path'], `cloud image ${show(imagePath)} is in a system or virtlab directory`, 'keep cloud images in a directory of their own, e.g. /var/lib/images/debian.qcow2')
+      } else if (!/\.(qcow2|img)$/.test(imagePath)) {
+        sink.add(['vms', vmIndex, 'image', 'path'], `cloud image ${show(imagePath)} is not a .qcow2 or .img file`, 'virtlab boots qcow2 cloud images (e.g. debian-12-genericcloud-amd64.qcow2)')
+      }
+    }
     for (const [nic, nicIndex] of items(vm.nics)) {
       const nicPath = ['vms', vmIndex, 'nics', nicIndex]
       const vd = isObj(nic.vdpa) ? str(nic.vdpa, 'device') : undefined

@@ -33,6 +33,8 @@ export function describeCheck(c: Check): string {
     case 'exec-stdout': return `\`${quoteArgv(c.argv)}\` prints /${c.pattern}/`
     case 'file-exists': return `${c.path} exists`
     case 'file-equals': return `${c.path} contains ${JSON.stringify(c.value)}`
+    case 'dir-empty': return `${c.path} is absent or an empty directory`
+    case 'mounted': return `${c.path} is a ${c.fstype} mount (/proc/mounts)`
     case 'not': return `not (${describeCheck(c.check)})`
     case 'all': return c.checks.map(describeCheck).join(' and ')
     case 'any': return c.checks.map(describeCheck).join(' or ')

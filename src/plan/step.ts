@@ -34,6 +34,10 @@ export type Check =
   | {kind: 'file-exists'; path: string}
   /** True when the file's trimmed content equals the value. */
   | {kind: 'file-equals'; path: string; value: string}
+  /** True when the path is absent or an empty directory. */
+  | {kind: 'dir-empty'; path: string}
+  /** True when /proc/mounts (of the target) lists a mount of that type on exactly that mount point. */
+  | {kind: 'mounted'; path: string; fstype: string}
   | {kind: 'not'; check: Check}
   | {kind: 'all'; checks: Check[]}
   | {kind: 'any'; checks: Check[]}

@@ -82,3 +82,47 @@ describe('links that exist on the host are never adopted', () => {
     expect(second.ran).toEqual([])
   })
 })
+
+describe('hugetlbfs is never mounted over a directory with content (issue 11 item 3)', () => {
+  it('a non-empty mount point that is not hugetlbfs stops up before the mount; nothing is mounted', async () => {
+    const plan = await labPlan('vhost-user')
+    const mount = plan.steps.find((s) => s.id === 'mount:hugetlbfs')
+    expect(mount).toBeDefined()
+    const host = new FakeHost({freshRunBase: true, files: {'/dev/hugepages/precious': 'data'}})
+    hosts.push(host)
+    const ctx = host.context()
+    const before = host.snapshot()
+    const error = await applyPlan(plan, ctx, {journal: await JournalStore.open(ctx.target.fs, ctx.target.stateDir, header(plan)), maxWorkers: 2}).then(() => undefined, (e: unknown) => e)
+    expect(error).toMatchObject({code: 'STEP_FAILED'})
+    expect(String((error as Error).message)).toMatch(/\/dev\/hugepages is not empty/)
+    expect(host.mounts).toEqual([])
+    expect(host.snapshot()).toEqual(before)
+  })
+
+  it('an existing hugetlbfs mount with files in it is used as it is', async () => {
+    const plan = await labPlan('vhost-user')
+    const host = new FakeHost({freshRunBase: true, files: {'/dev/hugepages/rtemap_0': ''}})
+    hosts.push(host)
+    host.mounts.push({source: 'hugetlbfs', target: '/dev/hugepages', type: 'hugetlbfs', options: 'rw,pagesize=2M'})
+    await host.context().target.fs.writeFile('/proc/mounts', 'hugetlbfs /dev/hugepages hugetlbfs rw,pagesize=2M 0 0\n')
+    const ctx = host.context()
+    await applyPlan(plan, ctx, {journal: await JournalStore.open(ctx.target.fs, ctx.target.stateDir, header(plan)), maxWorkers: 2})
+    expect(host.mounts).toHaveLength(1)
+  })
+})
+
+describe('virtlab\'s own state entries are never taken for labs (issue 11 item 6)', () => {
+  it('down --all does not discover images, cache or kvm-probe, and down <reserved> is refused', async () => {
+    const {discoverLabs} = await import('../../src/apply/leftovers.js')
+    const {downLab} = await import('../../src/app/down.js')
+    const host = new FakeHost({freshRunBase: true, dirs: ['/var/lib/virtlab/images/builtin', '/var/lib/virtlab/cache', '/var/lib/virtlab/kvm-probe']})
+    hosts.push(host)
+    const ctx = host.context()
+    expect(await discoverLabs(ctx)).toEqual([])
+    for (const name of ['images', 'cache', 'kvm-probe']) {
+      await expect(downLab(ctx, {lab: name, force: true})).rejects.toMatchObject({code: 'USAGE', message: expect.stringContaining('reserved') as string})
+    }
+    expect(await ctx.target.fs.exists('/var/lib/virtlab/kvm-probe')).toBe(true)
+    expect(await ctx.target.fs.exists('/var/lib/virtlab/images/builtin')).toBe(true)
+  })
+})

@@ -102,6 +102,25 @@ function injectFailure(host: FakeHost, ctx: Context & {runner: FakeRunner}, step
         },
       }))
     }
+    const empty = u.kind === 'any' ? u.checks.find((c) => c.kind === 'dir-empty') : undefined
+    if (empty !== undefined && empty.kind === 'dir-empty') {
+      // The mount point holds something (and is no hugetlbfs mount) when the guard looks (its until
+      // and its failIf: two reads): it must stop before the mount. Later reads (the rollback) see the real directory.
+      let planted = 2
+      return withFs(ctx, new Proxy(ctx.target.fs, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown
+          if (prop === 'readdir') return async (p: string) => (p === empty.path && planted-- > 0 ? ['planted'] : (value as (p: string) => Promise<string[]>).call(target, p))
+          if (prop === 'stat') {
+            return async (p: string) => {
+              const real = await (value as (p: string) => Promise<unknown>).call(target, p)
+              return p === empty.path && planted > 0 ? {...(real as object ?? {}), isDirectory: true, isSymlink: false, isFile: false} : real
+            }
+          }
+          return typeof value === 'function' ? value.bind(target) : value
+        },
+      }))
+    }
     if (u.kind === 'exec-ok' || u.kind === 'exec-stdout') {
       const target = u.argv.join(' ')
       ctx.runner.failOn((argv) => argv.join(' ') === target, 'not yet', 1)

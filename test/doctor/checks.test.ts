@@ -273,3 +273,30 @@ describe('our machines (the ours fixture)', () => {
     expect(run.os).toMatchObject({family: 'debian', packageManager: 'apt-get', dpdkAbi: '23'})
   })
 })
+
+describe('link names (issue 11 item 5)', () => {
+  it('a host link named like the lab\'s switch fails doctor <lab>, naming it; free names pass', async () => {
+    const model = await lab('virtio-qemu')
+    const free = byId(await check(host('full'), model), 'links')
+    expect(free.status).toBe('pass')
+    const runner = hostTools()
+    runner.on(['ip', 'link', 'show', 'dev', 'vlbr-virtio'], {stdout: '5: vlbr-virtio: <BROADCAST,MULTICAST,UP> mtu 1500\n'})
+    const taken = byId(await check(host('full'), model, runner), 'links')
+    expect(taken.status).toBe('fail')
+    expect(taken.detail).toContain('vlbr-virtio (switch vlbr-virtio (Linux bridge))')
+    expect(taken.fix).toMatch(/rename the switch/)
+  })
+  it('no lab, no link check', async () => {
+    expect((await check(host('full'), undefined)).map((c) => c.id)).not.toContain('links')
+  })
+})
+
+describe('hugepages beyond the host\'s memory (issue 11 item 13)', () => {
+  it('a lab asking for more hugepage memory than MemTotal fails doctor (and so up)', async () => {
+    const model = await lab('vhost-user')
+    if (model.host.hugepages) model.host.hugepages.count = 65536
+    const result = byId(await check(host('full'), model), 'hugepages')
+    expect(result.status).toBe('fail')
+    expect(result.detail).toMatch(/more than this host's memory \(MemTotal \d+ MiB\)/)
+  })
+})

@@ -124,6 +124,8 @@ export function hostTools(options: ToolOptions = {}): FakeRunner {
   r.on(['vdpa', '-j', 'mgmtdev', 'show'], mgmt === 'no-netlink'
     ? {exitCode: 1, stderr: 'Failed to connect to vdpa Netlink\n'}
     : {stdout: JSON.stringify({mgmtdev: Object.fromEntries(mgmt.map((m) => [m, {supported_classes: ['net']}]))})})
+  r.install('ip')
+  r.on(['ip', 'link', 'show', 'dev'], (argv) => ({exitCode: 1, stderr: `Device "${argv[4] ?? ''}" does not exist.\n`}))
   r.on(['iperf3', '--version'], {stdout: 'iperf 3.12 (cJSON 1.7.15)\nLinux host 6.1.0 #1 SMP x86_64\n'})
   return r
 }

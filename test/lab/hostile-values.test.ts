@@ -257,6 +257,9 @@ describe('item 12: late errors get a location', () => {
     ['a vdpa device with driver virtio_vdpa given to a VM', withValue(VDPA, 'vdpa.0.driver', 'virtio_vdpa'), 'vms[0].nics[0].vdpa.device'],
     ['a VF with driver host given to a VM', withValue(SRIOV, 'sriov.0.vf', [{index: 0, driver: 'host'}]), 'vms[0].nics[0].sriov.vf'],
     ['a private OVS and a system OVS with one bridge name conflict', withValue(withValue(BASE, 'switches.1', {name: 'br0x', type: 'ovs', uplink: 'br0'}), 'switches.1.name', 'br1'), 'switches[1].uplink'],
+    ['a cloud image in /etc', withValue(BASE, 'vms.0.image', {type: 'cloud', path: '/etc/shadow'}), 'vms[0].image.path'],
+    ['a cloud image in the state directory', withValue(BASE, 'vms.0.image', {type: 'cloud', path: '/var/lib/virtlab/images/builtin/vmlinuz'}), 'vms[0].image.path'],
+    ['a cloud image that is no qcow2 file', withValue(BASE, 'vms.0.image', {type: 'cloud', path: '/srv/images/disk.iso'}), 'vms[0].image.path'],
     ['an uplink equal to its own switch', withValue(BASE, 'switches.0.uplink', 'br0'), 'switches[0].uplink'],
     ['a physical port on a switch that is not netdev', withValue(BASE, 'vms.0.cpuset', '0-3'), ''],
   ].filter(([, , at]) => at !== '') as [string, Obj, string][])('%s', (_what, lab, at) => {
@@ -266,3 +269,25 @@ describe('item 12: late errors get a location', () => {
 
 // Keep the helper used (parse is handy when debugging a case).
 void parse
+
+describe('item 13: list never prints control or bidi characters raw', () => {
+  it('C1 controls, bidi overrides and non-characters in a description are escaped', async () => {
+    const {mkdtempSync, rmSync, writeFileSync} = await import('node:fs')
+    const {tmpdir} = await import('node:os')
+    const {join} = await import('node:path')
+    const {listLabs} = await import('../../src/lab/find.js')
+    const {RootedFs} = await import('../../src/host/fs.js')
+    const dir = mkdtempSync(join(tmpdir(), 'labsafe-list-'))
+    try {
+      writeFileSync(join(dir, 'evil.yaml'), 'name: evil\ndescription: "a \\u009b31m red \\u202e gnp.exe \\ufffe \\u0085 z"\nvms: []\n')
+      const labs = await listLabs([dir], join(import.meta.dirname, '..', '..'), new RootedFs('/'))
+      const evil = labs.find((l) => l.name === 'evil')
+      expect(evil).toBeDefined()
+      // eslint-disable-next-line no-control-regex -- control characters are exactly what this looks for
+      expect(evil?.description).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\ufffe\uffff]/)
+      expect(evil?.description).toContain('\\u202e')
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+})
