@@ -31,7 +31,8 @@ export const MemorySize = Type.String({pattern: '^[1-9][0-9]{0,7}(K|M|G)(iB)?$',
 export const HostPath = Type.String({pattern: '^(?!.*/\\.{1,2}(/|$))(?!.*//)/[A-Za-z0-9_./+@:-]{0,4095}$', description: 'an absolute path without "." or ".." segments, "//", spaces or shell characters'})
 /** A device node the lab needs: a normalized /dev path of a kind virtlab knows. */
 export const DevicePath = Type.String({pattern: '^/dev/(kvm|net/tun|vhost-net|vhost-vsock|vhost-vdpa-[0-9]{1,4}|vfio/vfio|vfio/[0-9]{1,4}|vduse/control|uio[0-9]{1,4})$', description: 'a device node: /dev/kvm, /dev/net/tun, /dev/vhost-net, /dev/vhost-vsock, /dev/vhost-vdpa-N, /dev/vfio/vfio, /dev/vfio/N, /dev/vduse/control or /dev/uioN'})
-export const ModuleName = Type.String({pattern: '^[a-z0-9_-]{1,56}$'})
+/** A kernel module name (modprobe's argument): not starting with "-", which modprobe would take as an option. */
+export const ModuleName = Type.String({pattern: '^[a-z0-9_][a-z0-9_-]{0,55}$'})
 export const ParamName = Type.String({pattern: '^[a-z][a-z0-9_]{0,31}$'})
 /**
  * A free-text label (descriptions): one line; no C0/C1 control characters, no line/paragraph

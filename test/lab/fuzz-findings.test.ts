@@ -1,0 +1,24 @@
+/**
+ * Lab values the fuzzer (npm run fuzz) found accepted by validate and refused only later, each now
+ * a located problem at validate: seed 1, case 1800 `host.modules[0] = "-vfio-pci"` (compile then
+ * refused it: COMPILE_UNSAFE_VALUE, modprobe would read it as an option).
+ */
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {describe, expect, it} from 'vitest'
+
+import {validateLabText} from '../../src/lab/validate.js'
+
+const sriov = readFileSync(join(import.meta.dirname, '..', '..', 'labs', 'sriov.yaml'), 'utf8')
+
+describe('fuzz findings, fixed at validate', () => {
+  it.each(['-vfio-pci', '-1', '--help'])('a module name %j (starts with "-") is a located problem', (name) => {
+    const text = sriov.replace(/modules: \[[a-z0-9_-]+/, `modules: ["${name}"`)
+    expect(text).not.toBe(sriov)
+    const result = validateLabText(text, 'sriov.yaml')
+    expect(result.model).toBeUndefined()
+    expect(result.problems).toEqual([expect.objectContaining({path: 'host.modules[0]', message: expect.stringContaining('is not valid') as string})])
+    expect(result.problems[0]?.line).toBeGreaterThan(0)
+  })
+})
