@@ -4,7 +4,8 @@
  * devices the journal recorded, and tagged leftovers of labs that have no (readable) journal.
  */
 import {describeLeftovers, discoverLabs, findLeftovers, listDomains, listQemuProcesses, type TaggedProcess} from '../apply/leftovers.js'
-import {labStateDir, readJournal} from '../apply/journal.js'
+import {readJournal} from '../apply/journal.js'
+import {readLockHolder} from '../apply/lock.js'
 import {domainName} from '../compile/ids.js'
 import type {Phase} from '../plan/step.js'
 import type {Context} from './context.js'
@@ -109,8 +110,7 @@ async function switchStatus(ctx: Context, id: string, runDir: string | undefined
 async function labStatus(ctx: Context, lab: string, domains: {all: string[] | undefined; running: string[]}, processes: TaggedProcess[]): Promise<LabStatus> {
   const read = await readJournal(ctx.fs, ctx.stateDir, lab)
   const journal = read.state === 'ok' ? read.journal : undefined
-  const lockText = (await ctx.fs.tryReadFile(`${labStateDir(ctx.stateDir, lab)}/lock`))?.trim()
-  const lockPid = lockText !== undefined && /^\d+$/.test(lockText) && (await ctx.fs.exists(`/proc/${lockText}`)) ? Number(lockText) : undefined
+  const lockPid = (await readLockHolder(ctx.fs, ctx.stateDir, lab))?.pid
   const status: LabStatus = {
     lab,
     journal: read.state,

@@ -50,6 +50,8 @@ export interface HostFs {
   chown(hostPath: string, uid: number, gid: number): Promise<void>
   symlink(target: string, hostPath: string): Promise<void>
   rename(fromHostPath: string, toHostPath: string): Promise<void>
+  /** Create a hard link (link(2): fails with EEXIST, never replaces newHostPath). */
+  link(existingHostPath: string, newHostPath: string): Promise<void>
   /** Can this path be opened for writing (e.g. /dev/vhost-net)? */
   canOpen(hostPath: string, mode: 'r' | 'w'): Promise<boolean>
 }
@@ -182,6 +184,10 @@ export class RootedFs implements HostFs {
 
   async rename(fromHostPath: string, toHostPath: string): Promise<void> {
     await fsp.rename(this.resolve(fromHostPath), this.resolve(toHostPath))
+  }
+
+  async link(existingHostPath: string, newHostPath: string): Promise<void> {
+    await fsp.link(this.resolve(existingHostPath), this.resolve(newHostPath))
   }
 
   async canOpen(hostPath: string, mode: 'r' | 'w'): Promise<boolean> {
