@@ -5,7 +5,7 @@
  * the run directory) — this works when the journal is lost or corrupt.
  */
 import {describeLeftovers, discoverLabs, findLeftovers, isEmpty, removeLeftovers} from '../apply/leftovers.js'
-import {JournalStore, journalPath, readJournal, removeLabStateDirIfEmpty} from '../apply/journal.js'
+import {JournalStore, journalCorruptError, journalPath, readJournal, removeLabStateDirIfEmpty} from '../apply/journal.js'
 import {acquireLock} from '../apply/lock.js'
 import {undoEntries} from '../apply/rollback.js'
 import {VirtlabError} from '../errors.js'
@@ -73,16 +73,14 @@ async function downOne(ctx: Context, lab: string, force: boolean): Promise<DownL
   const result: DownLabResult = {lab, journal: 'absent', undone: [], notUndone: [], removed: [], failed: [], runDirRemoved: false, notes: []}
   const lock = await acquireLock(ctx.fs, ctx.stateDir, lab)
   try {
-    const read = await readJournal(ctx.fs, ctx.stateDir, lab)
+    const read = await readJournal(ctx.fs, ctx.stateDir, lab, {runBase: ctx.runBase})
     result.journal = read.state
     let runDir = `${ctx.runBase.replace(/\/+$/, '')}/${lab}`
     if (read.state === 'corrupt') {
       if (!force) {
-        throw new VirtlabError('JOURNAL_CORRUPT', `the journal of lab ${lab} is unreadable: ${read.reason}`, {
-          hint: `Run \`virtlab down ${lab} --force\` to remove everything tagged with the lab.`,
-        })
+        throw journalCorruptError(lab, read, `Run \`virtlab down ${lab} --force\` to remove everything tagged with the lab (the journal is not used).`)
       }
-      result.notes.push(`journal unreadable (${read.reason}): removing tagged leftovers only`)
+      result.notes.push(`journal unusable (${read.code}: ${read.reason}): removing tagged leftovers only`)
     }
     if (read.state === 'ok') {
       runDir = read.journal.runDir

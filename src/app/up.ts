@@ -133,7 +133,7 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
   } catch (error) {
     throw await asDoctorFailure(error, ctx, options, facts, defaultDriver, deps)
   }
-  const existing = await readJournal(ctx.fs, ctx.stateDir, planned.model.name)
+  const existing = await readJournal(ctx.fs, ctx.stateDir, planned.model.name, {runBase: ctx.runBase})
   if (existing.state === 'ok' && existing.journal.driver !== defaultDriver) {
     if (options.driver !== undefined) {
       throw new VirtlabError('LAB_ALREADY_UP', `lab ${planned.model.name} is up with driver ${existing.journal.driver}; cannot reconcile it to ${options.driver}`, {
