@@ -76,6 +76,7 @@ async function downOne(ctx: Context, lab: string, force: boolean): Promise<DownL
     const read = await readJournal(ctx.fs, ctx.stateDir, lab, {runBase: ctx.runBase})
     result.journal = read.state
     let runDir = `${ctx.runBase.replace(/\/+$/, '')}/${lab}`
+    let recordedLinks: string[] | undefined
     if (read.state === 'corrupt') {
       if (!force) {
         throw journalCorruptError(lab, read, `Run \`virtlab down ${lab} --force\` to remove everything tagged with the lab (the journal is not used).`)
@@ -84,6 +85,7 @@ async function downOne(ctx: Context, lab: string, force: boolean): Promise<DownL
     }
     if (read.state === 'ok') {
       runDir = read.journal.runDir
+      recordedLinks = read.journal.identifiers?.links
       const journal = JournalStore.fromJournal(ctx.fs, ctx.stateDir, read.journal)
       const outcome = await undoEntries(ctx, journal, journal.entries().reverse())
       result.undone = outcome.undone
@@ -102,7 +104,7 @@ async function downOne(ctx: Context, lab: string, force: boolean): Promise<DownL
       return result
     }
     if (force) {
-      const leftovers = await findLeftovers(ctx, lab, {runDir})
+      const leftovers = await findLeftovers(ctx, lab, {runDir, links: recordedLinks})
       result.notes.push(...leftovers.notes)
       const removal = await removeLeftovers(ctx, leftovers)
       result.removed = removal.removed

@@ -19,6 +19,7 @@ import type {Plan} from '../plan/step.js'
 import {DEFAULT_MAX_WORKERS, applyPlan} from '../apply/executor.js'
 import {JournalStore, readJournal, removeLabStateDirIfEmpty} from '../apply/journal.js'
 import {acquireLock} from '../apply/lock.js'
+import {assertNoCollision, labIdentifiers} from '../apply/identifiers.js'
 import type {Context} from './context.js'
 import {planLab as realPlanLab, type PlanLabOptions, type PlanLabResult} from './plan.js'
 
@@ -183,6 +184,7 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
     imageBuilt = image?.built === true
   }
 
+  const identifiers = labIdentifiers(model)
   const lock = await acquireLock(ctx.fs, ctx.stateDir, plan.lab)
   const controller = new AbortController()
   const onSigint = () => controller.abort(new Error('interrupted (SIGINT)'))
@@ -193,6 +195,8 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
   process.on('SIGTERM', onSigterm)
   const signal = options.signal ? AbortSignal.any([controller.signal, options.signal]) : controller.signal
   try {
+    // Under our lock, against the journals of the labs already up: no shared tag, link or MAC.
+    await assertNoCollision(ctx.fs, ctx.stateDir, ctx.runBase, identifiers, plan.lab)
     const journal = await JournalStore.open(ctx.fs, ctx.stateDir, {
       lab: plan.lab,
       file: model.file,
@@ -202,6 +206,7 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
       params: model.params,
       degraded: plan.degraded,
       ...(startedDaemons.length > 0 ? {startedDaemons} : {}),
+      identifiers,
     })
     options.onPlan?.(plan)
     const result = await applyPlan(plan, ctx, {

@@ -9,7 +9,7 @@ import {posix} from 'node:path'
 import {Type} from '@sinclair/typebox'
 import {Ajv, type ValidateFunction} from 'ajv'
 
-import {netnsName} from '../compile/ids.js'
+import {derivedLinkTag, labTag, netnsName} from '../compile/ids.js'
 import {VirtlabError} from '../errors.js'
 import type {StartedDaemon} from '../host/daemons.js'
 import {errnoCode, type HostFs} from '../host/fs.js'
@@ -40,6 +40,18 @@ export interface JournalHeader {
    * running; they are recorded so whoever wants can stop exactly these (stopStartedDaemons).
    */
   startedDaemons?: StartedDaemon[]
+  /**
+   * The identifiers derived for the lab (its tag, the link names virtlab may create, the NICs'
+   * MACs): `up` of another lab refuses to collide with them, `down --force` removes links by
+   * these exact names.
+   */
+  identifiers?: LabIdentifiers
+}
+
+export interface LabIdentifiers {
+  tag: string
+  links: string[]
+  macs: string[]
 }
 
 export interface Journal extends JournalHeader {
@@ -85,6 +97,7 @@ export type JournalProblemCode =
   | 'JOURNAL_RUN_DIR'
   | 'JOURNAL_NETNS'
   | 'JOURNAL_UNSAFE_ACTION'
+  | 'JOURNAL_IDENTIFIERS'
 
 export type JournalRead =
   | {state: 'absent'}
@@ -152,6 +165,11 @@ export const JournalSchema = Type.Object({
     pidfile: Type.Optional(AbsPath),
     stopArgv: Type.Optional(Argv),
   }, strict), {maxItems: 16})),
+  identifiers: Type.Optional(Type.Object({
+    tag: Type.String({pattern: '^[a-z0-9]{1,16}$'}),
+    links: Type.Array(Type.String({pattern: '^[A-Za-z0-9_.-]{1,15}$'}), {maxItems: 2048}),
+    macs: Type.Array(Type.String({pattern: '^[0-9a-f]{2}(:[0-9a-f]{2}){5}$'}), {maxItems: 2048}),
+  }, strict)),
   entries: Type.Array(Type.Object({
     stepId: Type.String({minLength: 1, maxLength: 512}),
     title: Type.String({maxLength: 4096}),
@@ -203,6 +221,13 @@ function validate(data: unknown, lab: string, expect: JournalExpect): Journal | 
     return {code: 'JOURNAL_RUN_DIR', reason: `its runDir ${JSON.stringify(j.runDir)} is not the run directory of lab ${lab}${wanted === undefined ? '' : ` (${wanted})`}`}
   }
   if (j.netns !== undefined && j.netns !== netnsName(lab)) return {code: 'JOURNAL_NETNS', reason: `its netns ${j.netns} is not lab ${lab}'s (${netnsName(lab)})`}
+  if (j.identifiers !== undefined) {
+    const tag = labTag(lab)
+    const foreign = j.identifiers.links.find((l) => derivedLinkTag(l) !== tag)
+    if (j.identifiers.tag !== tag || foreign !== undefined) {
+      return {code: 'JOURNAL_IDENTIFIERS', reason: `its identifiers are not lab ${lab}'s (tag ${j.identifiers.tag}${foreign === undefined ? '' : `, link ${foreign}`}; expected tag ${tag})`}
+    }
+  }
   const dpdkRuntime = `${DPDK_RUNTIME_BASE}/${netnsName(lab)}`
   for (const entry of j.entries) {
     for (const action of entry.undo) {
