@@ -74,8 +74,9 @@ export function journalPath(stateDir: string, lab: string): string {
  */
 export async function ensureLabStateDir(fs: HostFs, stateDir: string, lab: string): Promise<string> {
   const dir = labStateDir(stateDir, lab)
-  if (!(await fs.exists(stateDir))) await fs.mkdir(stateDir, {mode: 0o755})
-  await fs.mkdir(dir, {mode: 0o700})
+  // Never through a symbolic link; an existing directory must be root's and not writable by others.
+  await fs.mkdir(stateDir, {mode: 0o755, keepExisting: true, secure: true})
+  await fs.mkdir(dir, {mode: 0o700, secure: true})
   return dir
 }
 
