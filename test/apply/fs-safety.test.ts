@@ -89,7 +89,7 @@ describe('symlinks and modes as root', () => {
 
   it('render --out D keeps D\'s mode and refuses a symbolic link in D instead of writing through it', async () => {
     const {fs, at} = root()
-    const ctx = {fs, packageRoot: process.cwd(), runBase: '/run/virtlab', stateDir: '/var/lib/virtlab'}
+    const ctx = {operator: {fs, packageRoot: process.cwd()}, target: {runBase: '/run/virtlab', stateDir: '/var/lib/virtlab'}}
     const lab = '/labs/virtio-qemu.yaml'
     nodefs.mkdirSync(at('/labs'))
     nodefs.copyFileSync(path.join(process.cwd(), 'labs', 'virtio-qemu.yaml'), at(lab))

@@ -67,9 +67,9 @@ describe('identifiers across labs', () => {
     await expect(up(ctx, 'demo', deps(same))).rejects.toMatchObject({code: 'LAB_ID_COLLISION', message: expect.stringMatching(/lab other.*MAC 52:54:00:aa:bb:cc/)})
     // Different MACs: both up, then both down clean.
     await up(ctx, 'demo')
-    const journal = JSON.parse(host.readHostFile(journalPath(ctx.stateDir, 'demo')) ?? '{}') as {identifiers?: {tag: string; links: string[]; macs: string[]}}
+    const journal = JSON.parse(host.readHostFile(journalPath(ctx.target.stateDir, 'demo')) ?? '{}') as {identifiers?: {tag: string; links: string[]; macs: string[]}}
     expect(journal.identifiers).toEqual({tag: labTag('demo'), links: [tapName('demo', 0, 0)], macs: ['52:54:00:00:00:01']})
-    host.writeHostFile(journalPath(ctx.stateDir, 'demo'), JSON.stringify({...journal, identifiers: {...journal.identifiers, links: ['eth0']}}))
+    host.writeHostFile(journalPath(ctx.target.stateDir, 'demo'), JSON.stringify({...journal, identifiers: {...journal.identifiers, links: ['eth0']}}))
     await expect(downLab(ctx, {lab: 'demo'})).rejects.toMatchObject({code: 'JOURNAL_CORRUPT', details: {problem: 'JOURNAL_IDENTIFIERS'}})
     expect(host.links.map((l) => l.name)).toContain('eth0')
   })

@@ -40,7 +40,7 @@ const deps: UpDeps = {
 const up = (ctx: Context, lab: string) => upLab(ctx, {lab, maxWorkers: 2}, deps) as Promise<UpResult>
 
 function rewrite(host: FakeHost, ctx: Context, lab: string, change: (j: Record<string, unknown>) => void): void {
-  const file = host.fs.resolve(journalPath(ctx.stateDir, lab))
+  const file = host.fs.resolve(journalPath(ctx.target.stateDir, lab))
   const j = JSON.parse(nodefs.readFileSync(file, 'utf8')) as Record<string, unknown>
   change(j)
   nodefs.writeFileSync(file, JSON.stringify(j))
@@ -60,11 +60,11 @@ describe('journals are validated, not trusted', () => {
       ['bad action', (j) => { (j.entries as {undo: unknown[]}[])[0]!.undo = [{kind: 'exec', argv: 'rm -rf /'}] }, /entries/],
       ['recursive remove outside the run dir', (j) => { (j.entries as {undo: unknown[]}[])[0]!.undo = [{kind: 'remove', path: '/etc', recursive: true}] }, /remove/],
     ]
-    const original = nodefs.readFileSync(host.fs.resolve(journalPath(ctx.stateDir, 'demo')), 'utf8')
+    const original = nodefs.readFileSync(host.fs.resolve(journalPath(ctx.target.stateDir, 'demo')), 'utf8')
     for (const [name, change, reason] of cases) {
-      nodefs.writeFileSync(host.fs.resolve(journalPath(ctx.stateDir, 'demo')), original)
+      nodefs.writeFileSync(host.fs.resolve(journalPath(ctx.target.stateDir, 'demo')), original)
       rewrite(host, ctx, 'demo', change)
-      const read = await readJournal(ctx.fs, ctx.stateDir, 'demo', {runBase: ctx.runBase})
+      const read = await readJournal(ctx.target.fs, ctx.target.stateDir, 'demo', {runBase: ctx.target.runBase})
       expect(read.state, name).toBe('corrupt')
       if (read.state === 'corrupt') {
         expect(read.reason, name).toMatch(reason)
@@ -72,7 +72,7 @@ describe('journals are validated, not trusted', () => {
       }
     }
     // down refuses it (naming why) and, forced, removes only the lab's own run directory.
-    nodefs.writeFileSync(host.fs.resolve(journalPath(ctx.stateDir, 'demo')), original)
+    nodefs.writeFileSync(host.fs.resolve(journalPath(ctx.target.stateDir, 'demo')), original)
     rewrite(host, ctx, 'demo', (j) => { j.runDir = '/run/virtlab/other' })
     await expect(downLab(ctx, {lab: 'demo'})).rejects.toMatchObject({code: 'JOURNAL_CORRUPT', message: expect.stringMatching(/runDir/)})
     await downLab(ctx, {lab: 'demo', force: true})
@@ -85,7 +85,7 @@ describe('journals are validated, not trusted', () => {
     const ctx = host.context()
     await up(ctx, 'demo')
     await up(ctx, 'other')
-    const file = host.fs.resolve(journalPath(ctx.stateDir, 'demo'))
+    const file = host.fs.resolve(journalPath(ctx.target.stateDir, 'demo'))
     nodefs.rmSync(file)
     nodefs.mkdirSync(file)
     const status = await statusLabs(ctx)
@@ -97,8 +97,8 @@ describe('journals are validated, not trusted', () => {
     expect(demo?.journalProblem).toMatchObject({code: 'JOURNAL_NOT_A_FILE', reason: expect.stringMatching(/directory/)})
 
     nodefs.rmSync(file, {recursive: true})
-    nodefs.symlinkSync(host.fs.resolve(journalPath(ctx.stateDir, 'other')), file)
-    const read = await readJournal(ctx.fs, ctx.stateDir, 'demo', {runBase: ctx.runBase})
+    nodefs.symlinkSync(host.fs.resolve(journalPath(ctx.target.stateDir, 'other')), file)
+    const read = await readJournal(ctx.target.fs, ctx.target.stateDir, 'demo', {runBase: ctx.target.runBase})
     expect(read).toMatchObject({state: 'corrupt', code: 'JOURNAL_NOT_A_FILE'})
   })
 })

@@ -10,7 +10,7 @@ import * as path from 'node:path'
 
 import {afterEach, describe, expect, it} from 'vitest'
 
-import type {Context} from '../../src/app/context.js'
+import {type Context, createLocalTarget} from '../../src/host/target.js'
 import {downLab} from '../../src/app/down.js'
 import {applyPlan} from '../../src/apply/executor.js'
 import {JournalStore, journalPath} from '../../src/apply/journal.js'
@@ -86,7 +86,10 @@ function host(): {root: string; fs: RootedFs} {
 }
 
 function context(fs: HostFs, runner: CommandRunner): Context {
-  return {runner, fs, stateDir: '/var/lib/virtlab', runBase: '/run/virtlab', packageRoot: process.cwd(), progress: () => {}, env: {}}
+  return {
+    target: createLocalTarget({runner, fs, stateDir: '/var/lib/virtlab', runBase: '/run/virtlab'}),
+    operator: {fs, packageRoot: process.cwd(), progress: () => {}, env: {}},
+  }
 }
 
 /** A filesystem on which the write of `path` takes effect and then never returns (the process dies there). */
@@ -115,7 +118,7 @@ describe('the journal holds the values down restores, before the step changes th
     let dead = 0
     const dying = dyingAfterWrite(fs, HP2M, () => dead++)
     const ctx = context(dying, runner)
-    const journal = await JournalStore.open(fs, ctx.stateDir, {lab: 'hp', file: '/labs/hp.yaml', driver: 'qemu', netns: undefined, runDir: '/run/virtlab/hp', params: {}, degraded: []})
+    const journal = await JournalStore.open(fs, ctx.target.stateDir, {lab: 'hp', file: '/labs/hp.yaml', driver: 'qemu', netns: undefined, runDir: '/run/virtlab/hp', params: {}, degraded: []})
     const controller = new AbortController()
     void applyPlan(plan(), ctx, {journal, maxWorkers: 4, signal: controller.signal}).catch(() => {})
     // Wait until the process is "dead" in both steps: nr_hugepages written, /dev/kvm chgrp-ed.
@@ -124,7 +127,7 @@ describe('the journal holds the values down restores, before the step changes th
     expect(runner.kvm.group).toBe('kvm')
 
     // What a SIGKILL leaves: the journal file as it is now.
-    const saved = JSON.parse(nodefs.readFileSync(fs.resolve(journalPath(ctx.stateDir, 'hp')), 'utf8')) as {entries: {stepId: string; undo: unknown[]}[]}
+    const saved = JSON.parse(nodefs.readFileSync(fs.resolve(journalPath(ctx.target.stateDir, 'hp')), 'utf8')) as {entries: {stepId: string; undo: unknown[]}[]}
     const undoOf = (id: string) => saved.entries.find((e) => e.stepId === id)?.undo
     expect(undoOf('hugepages')).toEqual([{kind: 'write', path: HP2M, value: '3'}])
     expect(undoOf('hugepages:1g')).toEqual([{kind: 'write', path: HP1G, value: '0'}])
@@ -136,7 +139,7 @@ describe('the journal holds the values down restores, before the step changes th
     expect(nodefs.readFileSync(fs.resolve(HP2M), 'utf8').trim()).toBe('3')
     expect(nodefs.readFileSync(fs.resolve(HP1G), 'utf8').trim()).toBe('0')
     expect(runner.kvm).toEqual({group: 'root', mode: '600'})
-    expect(nodefs.existsSync(fs.resolve(journalPath(ctx.stateDir, 'hp')))).toBe(false)
+    expect(nodefs.existsSync(fs.resolve(journalPath(ctx.target.stateDir, 'hp')))).toBe(false)
     controller.abort()
   })
 
@@ -144,10 +147,10 @@ describe('the journal holds the values down restores, before the step changes th
     const {fs} = host()
     const runner = new KvmRunner()
     const ctx = context(fs, runner)
-    const journal = await JournalStore.open(fs, ctx.stateDir, {lab: 'hp', file: '/labs/hp.yaml', driver: 'qemu', netns: undefined, runDir: '/run/virtlab/hp', params: {}, degraded: []})
+    const journal = await JournalStore.open(fs, ctx.target.stateDir, {lab: 'hp', file: '/labs/hp.yaml', driver: 'qemu', netns: undefined, runDir: '/run/virtlab/hp', params: {}, degraded: []})
     await applyPlan(plan(), ctx, {journal, maxWorkers: 4})
     expect(runner.kvm).toEqual({group: 'kvm', mode: '660'})
-    const saved = JSON.parse(nodefs.readFileSync(fs.resolve(journalPath(ctx.stateDir, 'hp')), 'utf8')) as {entries: {stepId: string; undo: unknown[]}[]}
+    const saved = JSON.parse(nodefs.readFileSync(fs.resolve(journalPath(ctx.target.stateDir, 'hp')), 'utf8')) as {entries: {stepId: string; undo: unknown[]}[]}
     expect(saved.entries.find((e) => e.stepId === 'kvm:mode')?.undo).toEqual([{kind: 'exec', argv: ['chmod', '600', '/dev/kvm']}])
     await downLab(context(fs, runner), {lab: 'hp'})
     expect(runner.kvm).toEqual({group: 'root', mode: '600'})
