@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {compileLab} from '../../src/compile/index.js'
-import {hostVethName} from '../../src/compile/ids.js'
+import {hostVethName, tapName} from '../../src/compile/ids.js'
 import type {Step} from '../../src/plan/step.js'
 import {bridge, lab, nic, options, ovsSwitch, vm} from './model.js'
 
@@ -131,7 +131,7 @@ describe('OVS, system instance', () => {
     expect(argv(s, 'ovs:bridge:ovsbr:endpoint:netns')).toEqual(['ip', 'link', 'set', 'dev', port, 'netns', 'vl-lab'])
     expect(argv(s, 'ovs:bridge:ovsbr:endpoint:address')).toEqual(['ip', '-n', 'vl-lab', 'addr', 'add', '10.0.0.1/24', 'dev', port])
     // a tap NIC on an OVS switch becomes an OVS port
-    expect(argv(s, 'tap:vm1:0:attach').slice(0, 5)).toEqual(['ovs-vsctl', '--may-exist', 'add-port', 'ovsbr', 'vl' + port.slice(2, 6) + 't0n0'])
+    expect(argv(s, 'tap:vm1:0:attach').slice(0, 5)).toEqual(['ovs-vsctl', '--may-exist', 'add-port', 'ovsbr', tapName('lab', 0, 0)])
     expect(s.some((x) => x.id === 'ovs:dpdk' || x.id === 'ovs:system:dpdk')).toBe(false)
   })
 })
