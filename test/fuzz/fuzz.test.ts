@@ -25,17 +25,9 @@ interface KnownFinding {
  * Findings that are open on this branch and fixed elsewhere. Empty when every fix is merged; an
  * entry that no longer matches anything is reported by the last test so the list stays true.
  */
-const KNOWN: KnownFinding[] = [
-  {
-    // Case 979 (seed 2552009573): entries[10].undo[0] = {kind: remove, path: /etc, recursive: true};
-    // `down virtio-qemu` removed /etc/canary. Fixed on branch hostsafe (16aff1b: journals validated
-    // against a schema, recursive removes only inside the run directory), not merged here yet:
-    // hostsafe has not merged the seam, and the merge conflicts in six files of theirs.
-    id: 'journal-undo-outside-run-dir',
-    item: 'issue 11 item 10 (branch hostsafe)',
-    matches: (r, f) => r.target === 'journal' && f.kind === 'oracle' && (f.rule === 'removed-outside-lab' || f.rule === 'changed-outside-lab'),
-  },
-]
+// Empty since hostsafe was merged (its journal validation closed case 979, seed 2552009573: an
+// undo `remove /etc` recursive). Keep an entry here only with its item, branch and first seed.
+const KNOWN: KnownFinding[] = []
 
 const summary = new Summary()
 const unexpected: {result: CaseResult; finding: Finding}[] = []
