@@ -103,6 +103,16 @@ export class ProblemSink {
   /** Problems found after the first MAX_PROBLEMS: counted, not located or kept. */
   private dropped = 0
 
+  /** The list is full: callers may skip composing a problem and just count it (drop()). */
+  get full(): boolean {
+    return this.problems.length >= MAX_PROBLEMS
+  }
+
+  /** Count a problem that is not listed (the list is full). */
+  drop(): void {
+    this.dropped++
+  }
+
   at(position: Position, path: LabPath, message: string, hint?: string): void {
     if (this.problems.length >= MAX_PROBLEMS) {
       this.dropped++

@@ -166,9 +166,16 @@ export function checkSchema(value: unknown, context: SchemaCheckContext): boolea
       for (const e of branchErrors) if (e.schemaPath.startsWith(`${prefix}${chosen}/`)) consumed.delete(e)
       continue
     }
-    if (!skipped(union)) reportUnion(union, branches, value, context)
+    if (skipped(union)) continue
+    if (context.sink.full) context.sink.drop()
+    else reportUnion(union, branches, value, context)
   }
-  for (const error of errors) if (!consumed.has(error) && !skipped(error)) reportOne(error, value, context)
+  for (const error of errors) {
+    if (consumed.has(error) || skipped(error)) continue
+    // Once the list is full, composing the message (a did-you-mean per unknown key) is wasted work.
+    if (context.sink.full) context.sink.drop()
+    else reportOne(error, value, context)
+  }
   return false
 }
 
