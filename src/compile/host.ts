@@ -48,7 +48,15 @@ export function moduleEvidence(module: string): Check {
 export function hostSteps(env: CompileEnv): HostSteps {
   const steps: Step[] = []
   const moduleIds: string[] = []
-  for (const module of env.lab.host.modules) {
+  // The OVS kernel datapath lives in the openvswitch module: ovs-vswitchd does not load it (the
+  // system service's ovs-ctl does), so a lab with a system-datapath OVS switch loads it itself.
+  const modules = [...env.lab.host.modules]
+  const kernelOvs = env.lab.switches.filter((sw) => sw.type === 'ovs' && sw.datapath === 'system').map((sw) => sw.name)
+  if (kernelOvs.length > 0 && !modules.some((m) => m.replaceAll('-', '_') === 'openvswitch')) {
+    modules.push('openvswitch')
+    env.notes.push(`module openvswitch: loaded for the OVS kernel datapath (${kernelOvs.join(', ')})`)
+  }
+  for (const module of modules) {
     if (env.waived.modules.has(module)) {
       env.notes.push(`module ${module}: not loaded (${env.degraded[0] ?? 'degraded'})`)
       continue

@@ -127,7 +127,6 @@ export function compileLab(lab: LabModel, options: CompileOptions): Artifacts {
     degraded: [...new Set(env.degraded)],
     notes: [...new Set(env.notes)],
     domains,
-    networks: [],
     qemu,
     ovsCommands: unique.flatMap((s) => (s.action.kind === 'exec' && OVS_TOOLS.has(basename(s.action.argv[0] ?? '')) ? [s.action.argv] : [])),
     steps: unique,

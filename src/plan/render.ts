@@ -76,7 +76,8 @@ export function renderPlanText(plan: Plan): string {
     `virtlab plan for lab ${plan.lab} (driver: ${plan.driver})`,
     `  netns:    ${plan.netns ?? 'none (host isolation: endpoints in the host namespace)'}`,
     `  run dir:  ${plan.runDir}`,
-    `  degraded: ${plan.degraded.length === 0 ? 'no (the lab runs as written)' : plan.degraded.join('; ')}`,
+    // The labels start with "degraded: " themselves; the field name is not repeated.
+    `  degraded: ${plan.degraded.length === 0 ? 'no (the lab runs as written)' : plan.degraded.map((d) => d.replace(/^degraded:\s*/i, '')).join('; ')}`,
   ]
   if (plan.notes.length > 0) {
     lines.push('  notes:')

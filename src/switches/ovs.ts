@@ -329,7 +329,8 @@ export function ovsBridgeSteps(env: CompileEnv, inst: OvsInstance, sw: SwitchMod
     // Never adopt: an OVS bridge (or a host link) of that name that this lab did not create is refused.
     refuseIf: {...refuseExistingLink(undefined, br, `switch ${br}: an OVS bridge or link named`), check: {kind: 'any', checks: [execOk([...v, 'br-exists', br]), execOk(['ip', 'link', 'show', 'dev', br])]}},
     undo: undoExec([...v, '--if-exists', 'del-br', br]),
-    dependsOn: [inst.readyStep, ...(netdevTap ? [`${id}:link`] : [])],
+    // A kernel-datapath bridge needs the openvswitch module (loaded by a host step, src/compile/host.ts).
+    dependsOn: [inst.readyStep, ...(netdevTap ? [`${id}:link`] : []), ...(sw.datapath === 'system' ? ['module:openvswitch'] : [])],
     ref: sw.datapath === 'netdev' ? 'docs/labs/vhost-user.md#the-netdev-bridge (add-br <br> -- set bridge <br> datapath_type=netdev)' : 'docs/labs/vhost-net.md#the-ovs-kernel-datapath-variant (ovs-vsctl add-br)',
   }))
   if (netdevTap) {

@@ -7,7 +7,8 @@ import {type CheckResult, runChecks, runDoctor} from '../../src/doctor/index.js'
 import {RootedFs} from '../../src/host/fs.js'
 import {loadLab} from '../../src/lab/load.js'
 import type {LabModel} from '../../src/lab/model.js'
-import {copyFixture, type FakeRunner, hostTools, makeContext, removeTree, type ToolOptions} from './fake-runner.js'
+import type {FakeRunner} from '../helpers/fake-runner.js'
+import {copyFixture, hostTools, makeContext, removeTree, type ToolOptions} from './host-tools.js'
 
 const packageRoot = path.resolve(import.meta.dirname, '..', '..')
 const LABS = ['virtio-qemu', 'vhost-net', 'vhost-user', 'sriov', 'vdpa'] as const
@@ -68,7 +69,7 @@ describe('the full host', () => {
     const results = await check(host('full'), undefined, runner)
     expect(byId(results, 'kvm')).toMatchObject({status: 'pass'})
     expect(byId(results, 'kvm').detail).toMatch(/usable.*cached/)
-    expect(runner.calls.some((c) => c.argv.includes('-bios'))).toBe(false)
+    expect(runner.records.some((c) => c.argv.includes('-bios'))).toBe(false)
   })
 
   it('passes every check without a lab, except the system OVS that is not running (startable)', async () => {
