@@ -129,7 +129,7 @@ export function hostSteps(env: CompileEnv): HostSteps {
           failMessage: `${hp.mount} is not empty and not a hugetlbfs mount: virtlab does not mount over it (choose another host.hugepages.mount, or empty it yourself)`,
         },
         dependsOn: ['mkdir:hugetlbfs'],
-        ref: 'issue 11: never hide a directory\'s content under a mount',
+        ref: 'docs/labs/host.md#hugepages (never mount over a directory\'s content)',
       }),
       step({
         id: 'mount:hugetlbfs',

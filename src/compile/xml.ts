@@ -30,7 +30,7 @@ export interface XmlElement {
   readonly children: readonly XmlChild[]
 }
 
-export type XmlChild = XmlElement | string | XmlToken
+export type XmlChild = XmlElement | string
 
 /** Build an element. Children that are undefined/false are skipped, so conditionals read inline. */
 export function el(name: string, attrs: Record<string, AttrValue> = {}, ...children: (XmlChild | XmlChild[] | undefined | false)[]): XmlElement {
@@ -44,8 +44,8 @@ export function el(name: string, attrs: Record<string, AttrValue> = {}, ...child
 }
 
 /** An element whose only child is a text node: <name attrs>text</name>. */
-export function textEl(name: string, text: string | number | XmlToken, attrs: Record<string, AttrValue> = {}): XmlElement {
-  return el(name, attrs, text instanceof XmlToken ? text : String(text))
+export function textEl(name: string, text: string | number, attrs: Record<string, AttrValue> = {}): XmlElement {
+  return el(name, attrs, String(text))
 }
 
 type OrderedNode = Record<string, unknown>
@@ -66,7 +66,7 @@ function valueText(value: string | number | XmlToken): string {
 }
 
 function toOrdered(node: XmlChild): OrderedNode {
-  if (typeof node === 'string' || node instanceof XmlToken) return {'#text': valueText(node)}
+  if (typeof node === 'string') return {'#text': valueText(node)}
   const out: OrderedNode = {[node.name]: node.children.map(toOrdered)}
   const attrs: Record<string, string> = {}
   let any = false

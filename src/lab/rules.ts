@@ -558,6 +558,7 @@ function checkDevicesAndSwitches(lab: Obj, sink: ProblemSink, ctx: {switches: [O
   // SR-IOV
   const pfs = new Map<string, number>()
   const vfDriver = new Map<string, string>()
+  const vfMacs = new Map<string, string>()
   for (const [pf, index] of ctx.sriov) {
     const device = str(pf, 'pf')
     if (device !== undefined) {
@@ -581,12 +582,17 @@ function checkDevicesAndSwitches(lab: Obj, sink: ProblemSink, ctx: {switches: [O
         sink.add([...vfPath, 'switch'], `a VF can join an OVS switch only (${show(vfSwitch)} is a ${info.type})`, 'use type: ovs for the switch')
       }
       const vfIndex = int(vf, 'index')
-      if (pfName !== undefined && vfIndex !== undefined) vfDriver.set(`${pfName}/${vfIndex}`, str(vf, 'driver') ?? 'vfio-pci')
+      if (pfName !== undefined && vfIndex !== undefined) {
+        vfDriver.set(`${pfName}/${vfIndex}`, str(vf, 'driver') ?? 'vfio-pci')
+        const mac = str(vf, 'mac')
+        if (mac !== undefined) vfMacs.set(`${pfName}/${vfIndex}`, mac)
+      }
     }
   }
 
   // vDPA
   const vdpaDriver = new Map<string, string>()
+  const vdpaMacs = new Map<string, string>()
   for (const [device, index] of ctx.vdpa) {
     const path = ['vdpa', index]
     const mgmtdev = str(device, 'mgmtdev')
@@ -600,6 +606,8 @@ function checkDevicesAndSwitches(lab: Obj, sink: ProblemSink, ctx: {switches: [O
     }
     const name = str(device, 'name')
     if (name !== undefined) vdpaDriver.set(name, driver)
+    const mac = str(device, 'mac')
+    if (name !== undefined && mac !== undefined) vdpaMacs.set(name, mac)
   }
 
   for (const [vm, vmIndex] of ctx.vms) {
@@ -620,7 +628,16 @@ function checkDevicesAndSwitches(lab: Obj, sink: ProblemSink, ctx: {switches: [O
       if (nic.backend === 'vdpa' && driver !== undefined && driver !== 'vhost_vdpa') {
         sink.add([...nicPath, 'vdpa', 'device'], `vDPA device ${show(vd)} is bound to ${driver}, so the host kernel owns it`, 'set driver: vhost_vdpa on the device to give it to a VM')
       }
+      const nicMac = str(nic, 'mac')
+      const vdpaMac = vd === undefined ? undefined : vdpaMacs.get(vd)
+      if (nic.backend === 'vdpa' && nicMac !== undefined && vdpaMac !== undefined && nicMac.toLowerCase() !== vdpaMac.toLowerCase()) {
+        sink.add([...nicPath, 'mac'], `this mac would be ignored: the guest sees vDPA device ${show(vd)}'s mac ${vdpaMac.toLowerCase()}`, 'give the mac in one place: on the vDPA device')
+      }
       const sr = isObj(nic.sriov) ? nic.sriov : undefined
+      const vfMac = sr === undefined ? undefined : vfMacs.get(`${str(sr, 'pf')}/${int(sr, 'vf')}`)
+      if (nic.backend === 'sriov-vf' && nicMac !== undefined && vfMac !== undefined && nicMac.toLowerCase() !== vfMac.toLowerCase()) {
+        sink.add([...nicPath, 'mac'], `this mac would be ignored: the guest sees the VF's mac ${vfMac.toLowerCase()} (sriov section)`, 'give the mac in one place: on the VF under sriov:')
+      }
       if (nic.backend === 'sriov-vf' && sr !== undefined && vfDriver.get(`${str(sr, 'pf')}/${int(sr, 'vf')}`) === 'host') {
         sink.add([...nicPath, 'sriov', 'vf'], `VF ${int(sr, 'vf')} of ${show(str(sr, 'pf'))} is configured with driver: host, so it cannot be passed to a guest`, 'set driver: vfio-pci on that VF (the default)')
       }

@@ -165,7 +165,6 @@ export function placedStrings(plan: Plan, artifacts: Artifacts): PlacedString[] 
     fromUndo(step.undo, `step ${step.id} undo`, out)
   }
   for (const d of artifacts.domains) out.push({place: 'xml', text: d.xml, where: `domain ${d.name}`})
-  for (const n of artifacts.networks) out.push({place: 'xml', text: n.xml, where: `network ${n.name}`})
   for (const q of artifacts.qemu) q.argv.forEach((a, i) => out.push({place: 'argv', text: a, where: `qemu ${q.vm} argv[${i}]`}))
   artifacts.ovsCommands.forEach((argv, j) => argv.forEach((a, i) => out.push({place: 'argv', text: a, where: `ovs command ${j} argv[${i}]`})))
   return out
