@@ -319,7 +319,8 @@ export function ovsBridgeSteps(env: CompileEnv, inst: OvsInstance, sw: SwitchMod
     phase: 'switch',
     action: exec(add),
     check: execOk([...v, 'br-exists', br]),
-    undo: undoExec([...v, '--if-exists', 'del-br', br]),
+    // --no-wait: the database change is the undo; waiting for an ovs-vswitchd that died would hang the undo.
+    undo: undoExec([...v, '--no-wait', '--if-exists', 'del-br', br]),
     dependsOn: [inst.readyStep, ...(netdevTap ? [`${id}:link`] : [])],
     ref: sw.datapath === 'netdev' ? 'docs/labs/vhost-user.md#the-netdev-bridge (add-br <br> -- set bridge <br> datapath_type=netdev)' : 'docs/labs/vhost-net.md#the-ovs-kernel-datapath-variant (ovs-vsctl add-br)',
   }))
@@ -402,7 +403,7 @@ export function portStep(env: CompileEnv, inst: OvsInstance, sw: SwitchModel, po
     phase: 'switch',
     action: exec(argv),
     check: execMatches([...v, 'port-to-br', port], `^${reEscape(sw.name)}\\s*$`),
-    undo: undoExec([...v, '--if-exists', 'del-port', sw.name, port]),
+    undo: undoExec([...v, '--no-wait', '--if-exists', 'del-port', sw.name, port]),
     dependsOn: [...dependsOn, ovsBridgeStepId(sw)],
     ref,
   })
