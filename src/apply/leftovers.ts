@@ -287,10 +287,10 @@ export async function removeLeftovers(ctx: Context, l: Leftovers, options: {kill
     })
   }
   for (const port of l.ovsPorts) {
-    await attempt(`OVS port ${port}`, () => mustRun(ctx, [...OVS_VSCTL, '--if-exists', 'del-port', port]))
+    await attempt(`OVS port ${port}`, () => mustRun(ctx, [...OVS_VSCTL, '--no-wait', '--if-exists', 'del-port', port]))
   }
   for (const br of l.ovsBridges) {
-    await attempt(`OVS bridge ${br}`, () => mustRun(ctx, [...OVS_VSCTL, '--if-exists', 'del-br', br]))
+    await attempt(`OVS bridge ${br}`, () => mustRun(ctx, [...OVS_VSCTL, '--no-wait', '--if-exists', 'del-br', br]))
   }
   for (const pidfile of l.ovsPidfiles) {
     await attempt(`private OVS daemon (${pidfile})`, async () => {

@@ -85,7 +85,7 @@ describe('OVS, private instance (OVS-DPDK)', () => {
     expect(wait.action).toMatchObject({kind: 'wait', until: {kind: 'exec-stdout', argv: ['ovs-vsctl', db, 'get', 'Open_vSwitch', '.', 'dpdk_initialized'], pattern: '^true'}})
     expect(argv(a.steps, 'ovs:bridge:ovsbr')).toEqual(['ovs-vsctl', db, 'add-br', 'ovsbr', '--', 'set', 'bridge', 'ovsbr', 'datapath_type=netdev', '--', 'set', 'bridge', 'ovsbr', 'external-ids:virtlab-lab=lab'])
     expect(step(a.steps, 'ovs:bridge:ovsbr').dependsOn).toContain('ovs:dpdk')
-    expect(step(a.steps, 'ovs:bridge:ovsbr').undo).toEqual({kind: 'action', action: {kind: 'exec', argv: ['ovs-vsctl', db, '--if-exists', 'del-br', 'ovsbr']}})
+    expect(step(a.steps, 'ovs:bridge:ovsbr').undo).toEqual({kind: 'action', action: {kind: 'exec', argv: ['ovs-vsctl', db, '--no-wait', '--if-exists', 'del-br', 'ovsbr']}})
   })
   it('derives hugepages from socket-mem when the lab names none', () => {
     expect(step(a.steps, 'hugepages').action).toEqual({kind: 'write', path: '/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages', value: '256'})
