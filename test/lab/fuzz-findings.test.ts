@@ -22,3 +22,18 @@ describe('fuzz findings, fixed at validate', () => {
     expect(result.problems[0]?.line).toBeGreaterThan(0)
   })
 })
+
+describe('fuzz findings, fixed in compile', () => {
+  it('a module named "constructor" compiles (seed 1, case 6244: a TypeError from an inherited-property lookup)', async () => {
+    const {compileLab} = await import('../../src/compile/index.js')
+    const {compileOptionsFor} = await import('../../src/app/plan.js')
+    const {buildPlan} = await import('../../src/plan/build.js')
+    const {ASSUMED_FACTS} = await import('../../src/host/facts.js')
+    const result = validateLabText(sriov.replace(/modules: \[[a-z0-9_-]+/, 'modules: [constructor'), 'sriov.yaml')
+    expect(result.problems).toEqual([])
+    if (result.model === undefined) return
+    const artifacts = compileLab(result.model, compileOptionsFor(result.model.name, {target: {runBase: '/run/virtlab', stateDir: '/var/lib/virtlab'}}))
+    const plan = buildPlan(artifacts, ASSUMED_FACTS)
+    expect(plan.steps.some((s) => s.action.kind === 'exec' && s.action.argv.join(' ') === 'modprobe constructor')).toBe(true)
+  })
+})
