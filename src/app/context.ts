@@ -31,16 +31,37 @@ export function packageRoot(): string {
  * (no "." or ".." segment, no "//"), without spaces or shell characters, and not "/" itself (labs
  * are created and removed under them). Refused at once, naming where the value came from, instead
  * of resolving against the working directory or failing half-way through `up`.
+ * The characters are those of apply-time token arguments (@{saved:<path>:key}): ":" separates
+ * them and "@" or "+" would end them (the fuzzer found `@{saved:/srv/x@y/...}` not resolving);
+ * "," and "=" would split QEMU and OVS option strings.
  */
-export function checkStateDir(value: string, source: string): string {
+export function checkStateDir(value: string, source: string, max = 4095): string {
   const trimmed = value.length > 1 ? value.replace(/\/+$/, '') : value
-  if (!/^(?!.*\/\.{1,2}(\/|$))(?!.*\/\/)\/[A-Za-z0-9_./+@:-]{1,4095}$/.test(trimmed)) {
+  if (!/^(?!.*\/\.{1,2}(\/|$))(?!.*\/\/)\/[A-Za-z0-9_./-]{1,4095}$/.test(trimmed)) {
     throw new VirtlabError('STATE_DIR_INVALID', `${source} ${JSON.stringify(value.slice(0, 200))} is not an absolute, normalized directory other than /`, {
       hint: 'give an absolute path such as /var/lib/virtlab (letters, digits, "_", ".", "-", "/"; no "..")',
       exitCode: 2,
     })
   }
+  if (trimmed.length > max) {
+    throw new VirtlabError('STATE_DIR_INVALID', `${source} ${JSON.stringify(value.slice(0, 200))} is longer than ${max} characters`, {
+      hint: source === 'VIRTLAB_RUN_DIR' ? 'sockets live under the run directory and a Unix socket path is at most 107 bytes: choose a shorter directory' : 'choose a shorter directory',
+      exitCode: 2,
+    })
+  }
   return trimmed
+}
+
+/**
+ * The longest run directory base: sockets live at <runBase>/<lab>/<vm>.qga.sock (and OVS's
+ * <runBase>/<lab>/ovs/db.sock), and a Unix socket path is at most 107 bytes (sun_path); lab and
+ * VM names are at most 23 characters each.
+ */
+export const MAX_RUN_BASE_LENGTH = 48
+
+/** VIRTLAB_ROOT (fixture trees): "/" or a directory checked like the state directory. */
+function checkRoot(value: string, source: string): string {
+  return value === '/' ? value : checkStateDir(value, source)
 }
 
 export function createContext(options: ContextOptions = {}): Context {
@@ -49,9 +70,9 @@ export function createContext(options: ContextOptions = {}): Context {
   const stateDir = options.stateDir !== undefined
     ? checkStateDir(options.stateDir, '--state-dir')
     : env.VIRTLAB_STATE_DIR !== undefined ? checkStateDir(env.VIRTLAB_STATE_DIR, 'VIRTLAB_STATE_DIR') : DEFAULT_STATE_DIR
-  const runBase = env.VIRTLAB_RUN_DIR !== undefined ? checkStateDir(env.VIRTLAB_RUN_DIR, 'VIRTLAB_RUN_DIR') : DEFAULT_RUN_BASE
+  const runBase = env.VIRTLAB_RUN_DIR !== undefined ? checkStateDir(env.VIRTLAB_RUN_DIR, 'VIRTLAB_RUN_DIR', MAX_RUN_BASE_LENGTH) : DEFAULT_RUN_BASE
   const target = options.target ?? createLocalTarget({
-    root: options.root ?? env.VIRTLAB_ROOT ?? '/',
+    root: checkRoot(options.root ?? env.VIRTLAB_ROOT ?? '/', options.root === undefined ? 'VIRTLAB_ROOT' : 'the root'),
     stateDir,
     runBase,
     ...(options.onCommand === undefined ? {} : {onCommand: options.onCommand}),

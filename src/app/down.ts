@@ -7,7 +7,7 @@
 import {isReservedLabName, RESERVED_LAB_NAMES} from '../lab/rules.js'
 import {createTokenRegistry} from '../apply/tokens.js'
 import {describeLeftovers, discoverLabs, findLeftovers, isEmpty, removeLeftovers} from '../apply/leftovers.js'
-import {JournalStore, journalPath, readJournal, removeLabStateDirIfEmpty} from '../apply/journal.js'
+import {JournalStore, journalCorruptError, journalPath, readJournal, removeLabStateDirIfEmpty} from '../apply/journal.js'
 import {acquireLock} from '../apply/lock.js'
 import {undoEntries} from '../apply/rollback.js'
 import {VirtlabError} from '../errors.js'
@@ -76,19 +76,19 @@ async function downOne(ctx: Context, lab: string, force: boolean): Promise<DownL
   const result: DownLabResult = {lab, journal: 'absent', undone: [], notUndone: [], removed: [], failed: [], runDirRemoved: false, notes: []}
   const lock = await acquireLock(ctx.target.fs, ctx.target.stateDir, lab)
   try {
-    const read = await readJournal(ctx.target.fs, ctx.target.stateDir, lab)
+    const read = await readJournal(ctx.target.fs, ctx.target.stateDir, lab, {runBase: ctx.target.runBase})
     result.journal = read.state
     let runDir = `${ctx.target.runBase.replace(/\/+$/, '')}/${lab}`
+    let recordedLinks: string[] | undefined
     if (read.state === 'corrupt') {
       if (!force) {
-        throw new VirtlabError('JOURNAL_CORRUPT', `the journal of lab ${lab} is unreadable: ${read.reason}`, {
-          hint: `Run \`virtlab down ${lab} --force\` to remove everything tagged with the lab.`,
-        })
+        throw journalCorruptError(lab, read, `Run \`virtlab down ${lab} --force\` to remove everything tagged with the lab (the journal is not used).`)
       }
-      result.notes.push(`journal unreadable (${read.reason}): removing tagged leftovers only`)
+      result.notes.push(`journal unusable (${read.code}: ${read.reason}): removing tagged leftovers only`)
     }
     if (read.state === 'ok') {
       runDir = read.journal.runDir
+      recordedLinks = read.journal.identifiers?.links
       const journal = JournalStore.fromJournal(ctx.target.fs, ctx.target.stateDir, read.journal)
       const outcome = await undoEntries(ctx, journal, journal.entries().reverse(), undefined, createTokenRegistry())
       result.undone = outcome.undone
@@ -107,7 +107,7 @@ async function downOne(ctx: Context, lab: string, force: boolean): Promise<DownL
       return result
     }
     if (force) {
-      const leftovers = await findLeftovers(ctx, lab, {runDir})
+      const leftovers = await findLeftovers(ctx, lab, {runDir, links: recordedLinks})
       result.notes.push(...leftovers.notes)
       const removal = await removeLeftovers(ctx, leftovers)
       result.removed = removal.removed

@@ -69,8 +69,9 @@ export async function renderLab(source: string, options: RenderLabOptions, ctx: 
     const out = options.out.replace(/\/+$/, '') || '/'
     for (const f of files) {
       const target = `${out}/${f.path}`
-      await ctx.operator.fs.mkdir(target.slice(0, target.lastIndexOf('/')), {mode: 0o755})
-      await ctx.operator.fs.writeFile(target, f.content, {mode: 0o644})
+      // An existing directory keeps its mode; a symbolic link in it is refused, never written through.
+      await ctx.operator.fs.mkdir(target.slice(0, target.lastIndexOf('/')), {mode: 0o755, keepExisting: true})
+      await ctx.operator.fs.writeFile(target, f.content, {mode: 0o644, atomic: true})
     }
   }
   return {lab: artifacts.lab.name, driver: artifacts.options.driver, out: options.out, files, degraded: plan.degraded, notes: plan.notes}

@@ -11,7 +11,7 @@ import {renderJunit} from '../report/junit.js'
 import {loadResultFiles} from '../report/load.js'
 import {allRows, rowLabels} from '../report/rows.js'
 import {renderSvg} from '../report/svg.js'
-import {renderMarkdown, renderText, reportTable} from '../report/table.js'
+import {escapeControls, renderMarkdown, renderText, reportTable} from '../report/table.js'
 import {type Thresholds, anyThreshold, evaluate} from '../report/thresholds.js'
 
 export type ReportFormat = 'table' | 'markdown' | 'svg' | 'junit' | 'html'
@@ -86,10 +86,12 @@ export async function reportResults(fs: HostFs, options: ReportOptions): Promise
   const showVerdicts = anyThreshold(thresholds) || rows.some((r) => r.kind === 'zero-loss')
   const render = (format: ReportFormat): string => {
     switch (format) {
+      // Strings from result files (kernel, CPU model, names, reasons) are shown with control,
+      // C1 and bidi characters escaped (escapeControls); the XML and HTML formats escape their own.
       case 'table':
-        return renderText(reportTable(rows, showVerdicts ? verdicts : undefined))
+        return escapeControls(renderText(reportTable(rows, showVerdicts ? verdicts : undefined)))
       case 'markdown':
-        return renderMarkdown(reportTable(rows, showVerdicts ? verdicts : undefined), {title: 'virtlab throughput', footer: footer(results)})
+        return escapeControls(renderMarkdown(reportTable(rows, showVerdicts ? verdicts : undefined), {title: 'virtlab throughput', footer: footer(results)}))
       case 'svg':
         return renderSvg(rows)
       case 'junit':
@@ -140,7 +142,7 @@ export async function compareResults(fs: HostFs, options: CompareOptions): Promi
   const loaded = await loadResultFiles(fs, options.files)
   const architectures = compareArchitectures(loaded.map((l) => l.result))
   const table = compareTable(architectures)
-  const render = (format: CompareFormat): string => format === 'markdown'
+  const render = (format: CompareFormat): string => escapeControls(format === 'markdown'
     ? renderMarkdown(table, {
       title: 'Comparing virtio architectures (measured on this host)',
       footer: [
@@ -149,7 +151,7 @@ export async function compareResults(fs: HostFs, options: CompareOptions): Promi
         `Sources: ${ARCHITECTURES.map((a) => `[${a.name}](${a.doc})`).join(', ')}.`,
       ],
     })
-    : renderText(table) + `\nSources: ${ARCHITECTURES.map((a) => a.doc).join(', ')}\n`
+    : renderText(table) + `\nSources: ${ARCHITECTURES.map((a) => a.doc).join(', ')}\n`)
   const text = render(options.format)
   const written = options.out === undefined ? [] : await writeOut(fs, options.out, options.format, text, COMPARE_FILES, render)
   return {format: options.format, files: loaded.map((l) => l.file), text, out: options.out, written, architectures}

@@ -4,8 +4,10 @@
  * devices the journal recorded, and tagged leftovers of labs that have no (readable) journal.
  */
 import {describeLeftovers, discoverLabs, findLeftovers, listDomains, listQemuProcesses, type TaggedProcess} from '../apply/leftovers.js'
-import {labStateDir, readJournal} from '../apply/journal.js'
+import {readJournal} from '../apply/journal.js'
+import {readLockHolder} from '../apply/lock.js'
 import {domainName} from '../compile/ids.js'
+import {isVirtlabError} from '../errors.js'
 import type {Phase} from '../plan/step.js'
 import type {Context} from './context.js'
 import {labNameOf} from './down.js'
@@ -31,6 +33,10 @@ export interface SwitchStatus {
 export interface LabStatus {
   lab: string
   journal: 'ok' | 'corrupt' | 'absent'
+  /** Why the journal is not used (journal: 'corrupt'): a stable code and the reason. */
+  journalProblem?: {code: string; reason: string}
+  /** A lab whose status could not be read at all (the others are still shown). */
+  error?: {code: string; message: string}
   /** Set when another virtlab process holds the lab's lock. */
   lockedBy: number | undefined
   file: string | undefined
@@ -107,13 +113,13 @@ async function switchStatus(ctx: Context, id: string, runDir: string | undefined
 }
 
 async function labStatus(ctx: Context, lab: string, domains: {all: string[] | undefined; running: string[]}, processes: TaggedProcess[]): Promise<LabStatus> {
-  const read = await readJournal(ctx.target.fs, ctx.target.stateDir, lab)
+  const read = await readJournal(ctx.target.fs, ctx.target.stateDir, lab, {runBase: ctx.target.runBase})
   const journal = read.state === 'ok' ? read.journal : undefined
-  const lockText = (await ctx.target.fs.tryReadFile(`${labStateDir(ctx.target.stateDir, lab)}/lock`))?.trim()
-  const lockPid = lockText !== undefined && /^\d+$/.test(lockText) && (await ctx.target.fs.exists(`/proc/${lockText}`)) ? Number(lockText) : undefined
+  const lockPid = (await readLockHolder(ctx.target.fs, ctx.target.stateDir, lab))?.pid
   const status: LabStatus = {
     lab,
     journal: read.state,
+    ...(read.state === 'corrupt' ? {journalProblem: {code: read.code, reason: read.reason}} : {}),
     lockedBy: lockPid,
     file: journal?.file,
     driver: journal?.driver,
@@ -168,6 +174,17 @@ export async function statusLabs(ctx: Context, options: {lab?: string | undefine
   const running = all === undefined ? [] : ((await listDomains(ctx, false)) ?? [])
   const processes = await listQemuProcesses(ctx)
   const result: StatusResult = {labs: []}
-  for (const lab of labs) result.labs.push(await labStatus(ctx, lab, {all, running}, processes))
+  for (const lab of labs) {
+    try {
+      result.labs.push(await labStatus(ctx, lab, {all, running}, processes))
+    } catch (error) {
+      // One lab's broken state never hides the others.
+      result.labs.push({
+        lab, journal: 'corrupt', lockedBy: undefined, file: undefined, driver: undefined, runDir: undefined, netns: undefined, params: undefined,
+        degraded: [], steps: [], vms: [], switches: [], devices: [], leftovers: [],
+        error: {code: isVirtlabError(error) ? error.code : 'STATUS_FAILED', message: error instanceof Error ? error.message : String(error)},
+      })
+    }
+  }
   return result
 }

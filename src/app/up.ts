@@ -20,6 +20,7 @@ import type {Plan} from '../plan/step.js'
 import {DEFAULT_MAX_WORKERS, applyPlan} from '../apply/executor.js'
 import {JournalStore, readJournal, removeLabStateDirIfEmpty} from '../apply/journal.js'
 import {acquireLock} from '../apply/lock.js'
+import {assertNoCollision, labIdentifiers} from '../apply/identifiers.js'
 import type {Context} from './context.js'
 import {planLab as realPlanLab, type PlanLabOptions, type PlanLabResult} from './plan.js'
 
@@ -137,7 +138,7 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
   } catch (error) {
     throw await asDoctorFailure(error, ctx, options, facts, defaultDriver, deps)
   }
-  const existing = await readJournal(ctx.target.fs, ctx.target.stateDir, planned.model.name)
+  const existing = await readJournal(ctx.target.fs, ctx.target.stateDir, planned.model.name, {runBase: ctx.target.runBase})
   if (existing.state === 'ok' && existing.journal.driver !== defaultDriver) {
     if (options.driver !== undefined) {
       throw new VirtlabError('LAB_ALREADY_UP', `lab ${planned.model.name} is up with driver ${existing.journal.driver}; cannot reconcile it to ${options.driver}`, {
@@ -190,6 +191,7 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
     imageBuilt = image?.built === true
   }
 
+  const identifiers = labIdentifiers(model)
   const lock = await acquireLock(ctx.target.fs, ctx.target.stateDir, plan.lab)
   const controller = new AbortController()
   const onSigint = () => controller.abort(new Error('interrupted (SIGINT)'))
@@ -200,6 +202,8 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
   process.on('SIGTERM', onSigterm)
   const signal = options.signal ? AbortSignal.any([controller.signal, options.signal]) : controller.signal
   try {
+    // Under our lock, against the journals of the labs already up: no shared tag, link or MAC.
+    await assertNoCollision(ctx.target.fs, ctx.target.stateDir, ctx.target.runBase, identifiers, plan.lab)
     const journal = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, {
       lab: plan.lab,
       file: model.file,
@@ -209,6 +213,7 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
       params: model.params,
       degraded: plan.degraded,
       ...(startedDaemons.length > 0 ? {startedDaemons} : {}),
+      identifiers,
     })
     options.onPlan?.(plan)
     const result = await applyPlan(plan, ctx, {

@@ -132,9 +132,26 @@ export async function applyPlan(plan: Plan, ctx: Context, options: ApplyOptions)
       const action: Action = await resolveActionTokens(step.action, ctx.target, tokens)
       // A step the journal already owns keeps its entry: its recorded previous values are the pristine ones.
       const undo = owned ? undefined : await prepareUndo(rt, step, action)
-      await runAction(rt, action)
       let entry: JournalEntry | undefined
-      if (undo !== undefined) {
+      if (undo !== undefined && (step.undo.kind === 'restore-file' || step.undo.kind === 'restore-exec')) {
+        // Write-ahead: the value the step is about to change (nr_hugepages, /dev/kvm's group and
+        // mode, an OVS setting) is journaled BEFORE the change, so a virtlab killed mid-step
+        // (SIGKILL) leaves a journal from which `down` restores it. Restoring is idempotent.
+        entry = {stepId: step.id, title: step.title, phase: step.phase, undo: await finishUndo(rt, undo)}
+        await journal.append(entry)
+      }
+      try {
+        await runAction(rt, action)
+      } catch (error) {
+        // The action may have half-happened: unless the value reads as before, the rollback restores it.
+        if (entry !== undefined && undo !== undefined) {
+          const now = await prepareUndo(rt, step, action).catch(() => undefined)
+          if (now !== undefined && JSON.stringify(now) === JSON.stringify(undo)) await journal.remove(step.id)
+          else throw Object.assign(error instanceof Error ? error : new Error(String(error)), {entry})
+        }
+        throw error
+      }
+      if (undo !== undefined && entry === undefined) {
         entry = {stepId: step.id, title: step.title, phase: step.phase, undo: await finishUndo(rt, undo)}
         try {
           await journal.append(entry)

@@ -5,14 +5,15 @@
  *   - QEMU processes with -name vl-<lab>-*  (/proc/<pid>/cmdline; kill)
  *   - system OVS bridges/interfaces with external_ids:virtlab-lab=<lab> (del-br / del-port)
  *   - a private OVS instance under <runDir>/ovs (pidfiles; pkill -F)
- *   - links named vl<labTag(lab)>*, or with ifalias virtlab-lab=<lab> (bridges named by the lab)
+ *   - links the journal recorded, derived links whose tag is exactly labTag(lab) (vl<tag>t0n0...),
+ *     or with ifalias virtlab-lab=<lab> (bridges named by the lab)
  *                                           (ip -o link show; ip link del)
  *   - the namespace vl-<lab>                (ip netns del)
  *   - the run directory /run/virtlab/<lab>
  */
 import type {Context} from '../host/target.js'
 import {isReservedLabName} from '../lab/rules.js'
-import {labTag, linkAliasTag, netnsName} from '../compile/ids.js'
+import {derivedLinkTag, labTag, linkAliasTag, netnsName} from '../compile/ids.js'
 import {DPDK_RUNTIME_BASE, OVS_NETDEV_LINK} from '../switches/ovs.js'
 import {VirtlabError, isVirtlabError} from '../errors.js'
 import type {RunResult} from '../host/runner.js'
@@ -141,7 +142,7 @@ function domainPrefix(lab: string): string {
   return `${netnsName(lab)}-`
 }
 
-export async function findLeftovers(ctx: Context, lab: string, options: {runDir?: string | undefined} = {}): Promise<Leftovers> {
+export async function findLeftovers(ctx: Context, lab: string, options: {runDir?: string | undefined; links?: string[] | undefined} = {}): Promise<Leftovers> {
   const notes: string[] = []
   const prefix = domainPrefix(lab)
 
@@ -164,10 +165,13 @@ export async function findLeftovers(ctx: Context, lab: string, options: {runDir?
     // ovs-vswitchd first: it is a client of ovsdb-server.
     .sort((a, b) => Number(a.includes('ovsdb-server')) - Number(b.includes('ovsdb-server')))
 
-  const tagPrefix = `vl${labTag(lab)}`
+  // Exact matches only: a name the journal recorded, a derived name whose tag is exactly this
+  // lab's (never a prefix: another lab's tag may start the same), or the lab's ifalias tag.
+  const tag = labTag(lab)
+  const recorded = new Set(options.links ?? [])
   const linkInfo = await listLinkInfo(ctx)
   if (linkInfo === undefined) notes.push('ip link failed: links not checked')
-  const links = (linkInfo ?? []).filter((l) => l.name.startsWith(tagPrefix) || l.alias === linkAliasTag(lab)).map((l) => l.name)
+  const links = (linkInfo ?? []).filter((l) => recorded.has(l.name) || derivedLinkTag(l.name) === tag || l.alias === linkAliasTag(lab)).map((l) => l.name)
 
   const namespaces = await listNetns(ctx)
   const netns = namespaces?.includes(netnsName(lab)) ? netnsName(lab) : undefined
@@ -283,10 +287,10 @@ export async function removeLeftovers(ctx: Context, l: Leftovers, options: {kill
     })
   }
   for (const port of l.ovsPorts) {
-    await attempt(`OVS port ${port}`, () => mustRun(ctx, [...OVS_VSCTL, '--if-exists', 'del-port', port]))
+    await attempt(`OVS port ${port}`, () => mustRun(ctx, [...OVS_VSCTL, '--no-wait', '--if-exists', 'del-port', port]))
   }
   for (const br of l.ovsBridges) {
-    await attempt(`OVS bridge ${br}`, () => mustRun(ctx, [...OVS_VSCTL, '--if-exists', 'del-br', br]))
+    await attempt(`OVS bridge ${br}`, () => mustRun(ctx, [...OVS_VSCTL, '--no-wait', '--if-exists', 'del-br', br]))
   }
   for (const pidfile of l.ovsPidfiles) {
     await attempt(`private OVS daemon (${pidfile})`, async () => {

@@ -32,7 +32,9 @@ export default class Status extends VirtlabCommand {
   private printLab(lab: LabStatus, steps: boolean): void {
     const head = lab.journal === 'ok'
       ? `${lab.lab}: up (driver ${lab.driver}, ${lab.steps.length} journaled steps, run dir ${lab.runDir})`
-      : lab.journal === 'corrupt' ? `${lab.lab}: journal CORRUPT` : `${lab.lab}: no journal`
+      : lab.journal === 'corrupt'
+        ? `${lab.lab}: journal CORRUPT${lab.journalProblem ? ` (${lab.journalProblem.code}: ${lab.journalProblem.reason})` : ''}${lab.error ? ` (${lab.error.code}: ${lab.error.message})` : ''}; \`virtlab down ${lab.lab} --force\` removes what is tagged with it`
+        : `${lab.lab}: no journal`
     this.log(head + (lab.lockedBy === undefined ? '' : ` [locked by pid ${lab.lockedBy}]`))
     for (const d of lab.degraded) this.log(`  ${d}`)
     for (const vm of lab.vms) {

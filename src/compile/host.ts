@@ -41,7 +41,9 @@ export function labHugepages(env: CompileEnv): HugepagesModel | undefined {
 /** The module is loaded or built in: /sys/module/<m>, or its feature's device node / bus. */
 export function moduleEvidence(module: string): Check {
   const sys: Check = {kind: 'file-exists', path: moduleSysPath(module)}
-  const other = MODULE_EVIDENCE[module.replaceAll('-', '_')] ?? []
+  // Own keys only: a module named "constructor" (found by the fuzzer) must not find Object's.
+  const key = module.replaceAll('-', '_')
+  const other = Object.hasOwn(MODULE_EVIDENCE, key) ? MODULE_EVIDENCE[key] ?? [] : []
   return other.length === 0 ? sys : {kind: 'any', checks: [sys, ...other.map((path): Check => ({kind: 'file-exists', path}))]}
 }
 

@@ -13,9 +13,46 @@ export function netnsName(lab: string): string {
   return `${NAME_PREFIX}-${lab}`
 }
 
-/** 4 hex characters that identify a lab inside 15-byte interface names. */
+/** Linux's IFNAMSIZ: an interface name is at most IFNAMSIZ - 1 = 15 bytes. */
+export const IFNAMSIZ = 16
+/** The schema's bounds on indexes that appear in derived link names (src/lab/schema.ts maxItems). */
+export const MAX_VMS = 64
+export const MAX_NICS_PER_VM = 8
+export const MAX_SWITCHES = 16
+
+/** The longest suffix after the tag: t<vm>n<nic> / u<vm>n<nic> (taps, vhost-user ports), h<switch> (veths). */
+const LONGEST_SUFFIX = Math.max(
+  `t${MAX_VMS - 1}n${MAX_NICS_PER_VM - 1}`.length,
+  `u${MAX_VMS - 1}n${MAX_NICS_PER_VM - 1}`.length,
+  `h${MAX_SWITCHES - 1}`.length,
+)
+
+/**
+ * Characters of the lab tag: whatever the longest derived name leaves of the 15 bytes
+ * (15 - "vl" - "t63n7" = 8 characters of base32, 40 bits: two labs share a tag with probability
+ * about n^2 / 2^41; `up` refuses a lab whose names collide with a lab already up anyway).
+ */
+export const LAB_TAG_LENGTH = IFNAMSIZ - 1 - NAME_PREFIX.length - LONGEST_SUFFIX
+
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
+
+/** LAB_TAG_LENGTH base32 characters (a-z, 2-7) that identify a lab inside 15-byte interface names. */
 export function labTag(lab: string): string {
-  return sha256(`lab:${lab}`).slice(0, 4)
+  const digest = sha256(`lab:${lab}`)
+  let bits = 0n
+  for (let i = 0; i < 16; i++) bits = (bits << 4n) | BigInt(Number.parseInt(digest[i] as string, 16))
+  let out = ''
+  for (let i = 0; i < LAB_TAG_LENGTH; i++) out += BASE32[Number((bits >> BigInt(59 - 5 * i)) & 31n)]
+  return out
+}
+
+/**
+ * The lab tag of a link name virtlab derives (tap, vhost-user port, host veth), or undefined for
+ * any other name. `down --force` matches on this exact tag, never on a prefix.
+ */
+export function derivedLinkTag(name: string): string | undefined {
+  const m = new RegExp(`^${NAME_PREFIX}([a-z2-7]{${LAB_TAG_LENGTH}})(?:[tu]\\d{1,2}n\\d{1,2}|h\\d{1,2})$`).exec(name)
+  return m?.[1]
 }
 
 /** The tap of a VM's NIC: vl<tag>t<vm>n<nic>, at most 15 bytes. */

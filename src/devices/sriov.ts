@@ -304,7 +304,7 @@ function pfSteps(model: LabModel, s: SriovModel, opts: DeviceStepOptions, rootDe
         phase: 'switch',
         title: `${s.name}: VF ${i}'s ${what} as a port of OVS bridge ${vf.switch}`,
         action: exec(['ovs-vsctl', ...ovs.dbArgs, '--may-exist', 'add-port', vf.switch, dev, '--', 'set', 'Port', dev, `external-ids:virtlab-lab=${model.name}`]),
-        undo: {kind: 'action', action: exec(['ovs-vsctl', ...ovs.dbArgs, '--if-exists', 'del-port', vf.switch, dev])},
+        undo: {kind: 'action', action: exec(['ovs-vsctl', ...ovs.dbArgs, '--no-wait', '--if-exists', 'del-port', vf.switch, dev])},
         dependsOn: [...prev, ...(ovs.bridgeStepId === undefined ? [] : [ovs.bridgeStepId])],
         ref: 'docs/labs/vdpa.md#hardware-vdpa-mlx5-vfs-in-switchdev (representors on the switch)',
       })

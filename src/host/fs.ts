@@ -3,9 +3,12 @@
  * the state directory, lab files) goes through a HostFs. RootedFs maps absolute host paths under
  * a configurable root, so tests point it at a fixture tree of /sys, /proc and /dev.
  */
+import {randomBytes} from 'node:crypto'
 import {constants} from 'node:fs'
 import * as fsp from 'node:fs/promises'
 import * as path from 'node:path'
+
+import {VirtlabError} from '../errors.js'
 
 export interface FileStat {
   isFile: boolean
@@ -22,8 +25,20 @@ export interface WriteOptions {
   mode?: number
   /** Write to a temp file, fsync, rename: readers never see a partial file. */
   atomic?: boolean
-  /** Create the file; fail with EEXIST when it already exists (open flag 'wx'). Not combined with atomic. */
+  /** Create the file; fail with EEXIST when it already exists (O_EXCL). Not combined with atomic. */
   exclusive?: boolean
+}
+
+export interface MkdirOptions {
+  /** The mode of a created directory; an existing one is set to it too unless keepExisting. */
+  mode?: number
+  /** An existing directory keeps its mode (render --out: the user's directory). */
+  keepExisting?: boolean
+  /**
+   * virtlab's own directories (state dir, a lab's state dir): an existing one must be owned by
+   * root (this process's uid) and not writable by group or others beyond `mode`, else refused.
+   */
+  secure?: boolean
 }
 
 export interface HostFs {
@@ -44,12 +59,18 @@ export interface HostFs {
   stat(hostPath: string): Promise<FileStat | undefined>
   readdir(hostPath: string): Promise<string[]>
   readlink(hostPath: string): Promise<string | undefined>
-  mkdir(hostPath: string, options?: {mode?: number}): Promise<void>
+  /**
+   * Create a directory and its parents. Never follows a symbolic link as the directory itself;
+   * an existing one is checked (a real directory; with `secure`, its owner and mode).
+   */
+  mkdir(hostPath: string, options?: MkdirOptions): Promise<void>
   remove(hostPath: string, options?: {recursive?: boolean}): Promise<void>
   chmod(hostPath: string, mode: number): Promise<void>
   chown(hostPath: string, uid: number, gid: number): Promise<void>
   symlink(target: string, hostPath: string): Promise<void>
   rename(fromHostPath: string, toHostPath: string): Promise<void>
+  /** Create a hard link (link(2): fails with EEXIST, never replaces newHostPath). */
+  link(existingHostPath: string, newHostPath: string): Promise<void>
   /** Can this path be opened for writing (e.g. /dev/vhost-net)? */
   canOpen(hostPath: string, mode: 'r' | 'w'): Promise<boolean>
 }
@@ -94,20 +115,64 @@ export class RootedFs implements HostFs {
 
   private async write(hostPath: string, content: string | Uint8Array, options: WriteOptions): Promise<void> {
     const target = this.resolve(hostPath)
+    await this.checkParents(target, hostPath)
     if (!options.atomic) {
-      const flag = options.exclusive ? 'wx' : 'w'
-      await fsp.writeFile(target, content, options.mode === undefined ? {flag} : {flag, mode: options.mode})
+      // O_NOFOLLOW: a symbolic link planted at the target is never written through.
+      const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | (options.exclusive ? constants.O_EXCL : constants.O_TRUNC)
+      const handle = await fsp.open(target, flags, options.mode ?? 0o666).catch((error: unknown) => {
+        throw symlinkRefusal(error, hostPath)
+      })
+      try {
+        await handle.writeFile(content)
+      } finally {
+        await handle.close()
+      }
       return
     }
-    const temp = `${target}.tmp-${process.pid}`
-    const handle = await fsp.open(temp, 'w', options.mode ?? 0o600)
+    const existing = await fsp.lstat(target).catch(() => undefined)
+    if (existing?.isSymbolicLink()) throw unsafePath(hostPath, 'is a symbolic link', `remove ${hostPath} (virtlab does not write through symbolic links)`)
+    // A random name, created exclusively and never through a link: nobody can plant it in advance.
+    const temp = `${target}.tmp-${randomBytes(8).toString('hex')}`
+    const handle = await fsp.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, options.mode ?? 0o600)
     try {
       await handle.writeFile(content)
+      if (options.mode !== undefined) await handle.chmod(options.mode)
       await handle.sync()
-    } finally {
+    } catch (error) {
       await handle.close()
+      await fsp.rm(temp, {force: true})
+      throw error
     }
-    await fsp.rename(temp, target)
+    await handle.close()
+    await fsp.rename(temp, target).catch(async (error: unknown) => {
+      await fsp.rm(temp, {force: true})
+      throw error
+    })
+  }
+
+  /**
+   * Refuse a path that passes through a symbolic link someone other than root could have
+   * planted: a link owned by another user, or one in a directory that group or others can write.
+   * (System links such as /var/run -> /run, or sysfs's, are root's in root-only directories.)
+   */
+  private async checkParents(target: string, hostPath: string): Promise<void> {
+    const base = this.root === '/' ? '' : this.root
+    const rel = target.slice(base.length).split('/').filter(Boolean)
+    const me = process.geteuid?.() ?? 0
+    let dir = base === '' ? '/' : base
+    for (const [i, part] of rel.slice(0, -1).entries()) {
+      const next = path.join(dir, part)
+      const st = await fsp.lstat(next).catch(() => undefined)
+      if (st === undefined) return
+      if (st.isSymbolicLink()) {
+        const parent = await fsp.stat(dir).catch(() => undefined)
+        const shown = '/' + rel.slice(0, i + 1).join('/')
+        if ((st.uid !== 0 && st.uid !== me) || (parent !== undefined && (parent.mode & 0o022) !== 0)) {
+          throw unsafePath(shown, `is a symbolic link ${st.uid !== 0 && st.uid !== me ? `owned by uid ${st.uid}` : 'in a directory others can write'} (on the way to ${hostPath})`, `remove ${shown}, or use a path without it`)
+        }
+      }
+      dir = next
+    }
   }
 
   async appendFile(hostPath: string, content: string): Promise<void> {
@@ -159,9 +224,39 @@ export class RootedFs implements HostFs {
     }
   }
 
-  async mkdir(hostPath: string, options: {mode?: number} = {}): Promise<void> {
-    await fsp.mkdir(this.resolve(hostPath), {recursive: true, ...(options.mode === undefined ? {} : {mode: options.mode})})
-    if (options.mode !== undefined) await fsp.chmod(this.resolve(hostPath), options.mode)
+  async mkdir(hostPath: string, options: MkdirOptions = {}): Promise<void> {
+    const target = this.resolve(hostPath)
+    await this.checkParents(target, hostPath)
+    let created = false
+    const existing = await fsp.lstat(target).catch(() => undefined)
+    if (existing === undefined) {
+      await fsp.mkdir(path.dirname(target), {recursive: true, ...(options.mode === undefined ? {} : {mode: options.mode})})
+      try {
+        await fsp.mkdir(target, options.mode === undefined ? {} : {mode: options.mode})
+        created = true
+      } catch (error) {
+        if (errnoCode(error) !== 'EEXIST') throw error
+      }
+    }
+    // Open the directory itself (never a link to one) and check or set its mode through the handle.
+    const handle = await fsp.open(target, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW).catch((error: unknown) => {
+      if (errnoCode(error) === 'ENOTDIR') throw unsafePath(hostPath, 'exists and is not a directory', `remove or rename ${hostPath}`)
+      throw symlinkRefusal(error, hostPath)
+    })
+    try {
+      const st = await handle.stat()
+      if (!created && options.secure) {
+        const me = process.geteuid?.() ?? 0
+        const extra = st.mode & 0o022 & ~(options.mode ?? 0)
+        if (st.uid !== me || extra !== 0) {
+          throw unsafePath(hostPath, st.uid !== me ? `is owned by uid ${st.uid}, not ${me}` : `is writable by ${(st.mode & 0o020) !== 0 ? 'its group' : 'others'} (mode ${(st.mode & 0o7777).toString(8)})`,
+            `chown ${me} ${hostPath} && chmod ${(options.mode ?? 0o755).toString(8)} ${hostPath} if it is virtlab's, or remove it`)
+        }
+      }
+      if (options.mode !== undefined && (created || !options.keepExisting) && (st.mode & 0o7777) !== options.mode) await handle.chmod(options.mode)
+    } finally {
+      await handle.close()
+    }
   }
 
   async remove(hostPath: string, options: {recursive?: boolean} = {}): Promise<void> {
@@ -169,11 +264,30 @@ export class RootedFs implements HostFs {
   }
 
   async chmod(hostPath: string, mode: number): Promise<void> {
-    await fsp.chmod(this.resolve(hostPath), mode)
+    const handle = await this.openNoFollow(hostPath)
+    try {
+      await handle.chmod(mode)
+    } finally {
+      await handle.close()
+    }
   }
 
   async chown(hostPath: string, uid: number, gid: number): Promise<void> {
-    await fsp.chown(this.resolve(hostPath), uid, gid)
+    const handle = await this.openNoFollow(hostPath)
+    try {
+      await handle.chown(uid, gid)
+    } finally {
+      await handle.close()
+    }
+  }
+
+  /** The file itself, never what a symbolic link at its path points to (for chmod/chown through the handle). */
+  private async openNoFollow(hostPath: string): Promise<fsp.FileHandle> {
+    const target = this.resolve(hostPath)
+    await this.checkParents(target, hostPath)
+    return fsp.open(target, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((error: unknown) => {
+      throw symlinkRefusal(error, hostPath)
+    })
   }
 
   async symlink(target: string, hostPath: string): Promise<void> {
@@ -184,6 +298,10 @@ export class RootedFs implements HostFs {
     await fsp.rename(this.resolve(fromHostPath), this.resolve(toHostPath))
   }
 
+  async link(existingHostPath: string, newHostPath: string): Promise<void> {
+    await fsp.link(this.resolve(existingHostPath), this.resolve(newHostPath))
+  }
+
   async canOpen(hostPath: string, mode: 'r' | 'w'): Promise<boolean> {
     try {
       await fsp.access(this.resolve(hostPath), mode === 'r' ? constants.R_OK : constants.W_OK)
@@ -192,6 +310,18 @@ export class RootedFs implements HostFs {
       return false
     }
   }
+}
+
+/** A path virtlab refuses to follow or use: the path, why, and the fix. */
+export function unsafePath(hostPath: string, why: string, fix: string): VirtlabError {
+  return new VirtlabError('UNSAFE_PATH', `refusing ${hostPath}: it ${why}`, {hint: `Fix: ${fix}.`, details: {path: hostPath}})
+}
+
+/** ELOOP from O_NOFOLLOW: the path is a symbolic link. */
+function symlinkRefusal(error: unknown, hostPath: string): unknown {
+  return errnoCode(error) === 'ELOOP'
+    ? unsafePath(hostPath, 'is a symbolic link', `remove ${hostPath} (virtlab does not follow symbolic links it did not make)`)
+    : error
 }
 
 export function isNotFound(error: unknown): boolean {

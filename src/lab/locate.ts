@@ -3,7 +3,7 @@
  * (['vms', 0, 'nics', 1, 'switch']); this module maps such a path back to the YAML node it came
  * from, so every problem can say file:line:column. Lines and columns are 1-based.
  */
-import {type Document, isAlias, isMap, isPair, isScalar, isSeq, type LineCounter, type Node, type Pair} from 'yaml'
+import {type Document, isAlias, isMap, isPair, isScalar, isSeq, type LineCounter, type Node, type Pair, type YAMLMap} from 'yaml'
 
 export type PathSegment = string | number
 export type LabPath = readonly PathSegment[]
@@ -48,7 +48,23 @@ function keyString(pair: Pair): string | undefined {
 }
 
 export class SourceMap {
+  /** Per mapping, its pairs by key (the first of duplicates), built on first use: a lookup is O(1), not a scan of the mapping. */
+  private readonly index = new WeakMap<YAMLMap, Map<string, Pair>>()
+
   constructor(private readonly doc: Document, private readonly lines: LineCounter) {}
+
+  private pairOf(map: YAMLMap, key: string): Pair | undefined {
+    let byKey = this.index.get(map)
+    if (byKey === undefined) {
+      byKey = new Map()
+      for (const item of map.items) {
+        const name = keyString(item)
+        if (name !== undefined && !byKey.has(name)) byKey.set(name, item)
+      }
+      this.index.set(map, byKey)
+    }
+    return byKey.get(key)
+  }
 
   /** 1-based line and column of a character offset. */
   positionOfOffset(offset: number): Position {
@@ -66,7 +82,7 @@ export class SourceMap {
     let key: Node | undefined
     for (const segment of path) {
       if (isMap(node)) {
-        const pair = node.items.find((item) => keyString(item) === String(segment))
+        const pair = this.pairOf(node, String(segment))
         if (!pair) return {node, key, complete: false}
         key = isScalar(pair.key) ? pair.key : undefined
         const value = unalias(this.doc, pair.value)

@@ -4,7 +4,7 @@
  * or complex keys, and aliases are expanded against a budget (no "billion laughs"). Every
  * rejection is a located problem, never an exception.
  */
-import {type Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAMLError} from 'yaml'
+import {CST, type Document, isAlias, isMap, isPair, isScalar, isSeq, Lexer, LineCounter, type Node, parseDocument, type YAMLError} from 'yaml'
 
 import {type PathSegment, SourceMap} from './locate.js'
 import {type ProblemSink, show} from './problems.js'
@@ -13,9 +13,16 @@ import {type ProblemSink, show} from './problems.js'
 export const MAX_LAB_BYTES = 1024 * 1024
 /** How many alias references (`*name`) a lab may use, counting the ones inside expanded aliases. */
 export const MAX_ALIAS_USES = 64
-/** How many values a lab may expand to (after aliases). */
-export const MAX_VALUES = 50_000
+/**
+ * How many values a lab may expand to (after aliases). 64 VMs with 8 NICs each and every VM and NIC
+ * field set are about 10,000 values; only per-VF settings written out for more than about 1,000
+ * SR-IOV VFs would need more. The budget also bounds validation time: at 50,000, a 1 MB file just
+ * under it took 1.3 s of CPU; at 25,000 the worst file of up to 1 MB took 0.55 s (npm run bench:validate).
+ */
+export const MAX_VALUES = 25_000
 const MAX_DEPTH = 64
+/** YAML syntax errors reported one by one (the rest are counted in one problem). */
+export const MAX_YAML_ERRORS = 100
 
 const ALLOWED_TAGS = new Set(['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((t) => `tag:yaml.org,2002:${t}`))
 
@@ -63,6 +70,38 @@ export interface ParsedLab {
   source: string
 }
 
+/** Tokens the yaml lexer emits that are not source text (they take no characters of the file). */
+const CONTROL_TOKENS = new Set([CST.BOM, CST.DOCUMENT, CST.FLOW_END, CST.SCALAR])
+
+/**
+ * The value budget, checked on the token stream before the document is composed (composing is
+ * most of the parse time). The count is a lower bound of the values the converter would count:
+ * one per ":" (a mapping pair), one per block "-" (a list item), one per "," directly inside a
+ * flow list (it has at least that many items). Above MAX_VALUES the converter would reject the
+ * document anyway, so rejecting it here, at the token that crossed the line, never rejects a lab
+ * the converter would accept.
+ */
+function overBudget(source: string, sink: ProblemSink): boolean {
+  let values = 0
+  let offset = 0
+  const flow: string[] = []
+  for (const token of new Lexer().lex(source)) {
+    if (CONTROL_TOKENS.has(token)) continue
+    if (token === '[' || token === '{') flow.push(token)
+    else if ((token === ']' || token === '}') && flow.length > 0) flow.pop()
+    else if (token === ':' || (token === '-' && flow.length === 0) || (token === ',' && flow.at(-1) === '[')) {
+      if (++values > MAX_VALUES) {
+        const before = source.slice(0, offset)
+        const line = before.split('\n').length
+        sink.at({line, column: offset - before.lastIndexOf('\n')}, [], `the document expands to more than ${MAX_VALUES} values`, 'a lab file is small: is this really a lab?')
+        return true
+      }
+    }
+    offset += token.length
+  }
+  return false
+}
+
 /** Parse YAML text into a plain object, or report why not. */
 /** A line that starts a top-level key of a lab: a file without one is not a lab (and is not quoted in messages). */
 const LAB_KEY_LINE = /^(name|description|reference|parameters|host|switches|sriov|vdpa|vms|tests)[ \t]*:/m
@@ -76,9 +115,12 @@ export function looksLikeLabText(text: string): boolean {
 
 export function parseLabText(text: string, sink: ProblemSink): ParsedLab | undefined {
   const source = text.startsWith('\ufeff') ? text.slice(1) : text
+  if (overBudget(source, sink)) return undefined
   const labLike = looksLikeLabText(source)
   const lineCounter = new LineCounter()
-  const doc = parseDocument(source, {lineCounter, prettyErrors: false, uniqueKeys: true, strict: true, version: '1.2', schema: 'core', merge: false})
+  // uniqueKeys: false: the yaml package checks each key against every earlier key of its mapping
+  // (quadratic: 40,000 keys took 20 s); duplicateKeys() below does the same check with a Set.
+  const doc = parseDocument(source, {lineCounter, prettyErrors: false, uniqueKeys: false, strict: true, version: '1.2', schema: 'core', merge: false})
   const map = new SourceMap(doc, lineCounter)
   const report = (error: YAMLError) => {
     const offset = error.pos[0]
@@ -91,9 +133,19 @@ export function parseLabText(text: string, sink: ProblemSink): ParsedLab | undef
     }
     sink.at(position, path, `YAML: ${error.message.split('\n')[0] ?? error.message}`, PARSE_HINTS[error.code] ?? 'check the YAML syntax near here')
   }
-  for (const error of doc.errors) report(error)
-  for (const warning of doc.warnings) report(warning)
-  if (doc.errors.length > 0 || doc.warnings.length > 0) return undefined
+  // Each report looks up the path of its offset; a broken file can have an error per line, so
+  // only the first MAX_YAML_ERRORS are located and the rest counted.
+  const yamlErrors = [...doc.errors, ...doc.warnings]
+  for (const error of yamlErrors.slice(0, MAX_YAML_ERRORS)) report(error)
+  if (yamlErrors.length > MAX_YAML_ERRORS) {
+    const last = yamlErrors[MAX_YAML_ERRORS]
+    sink.at(map.positionOfOffset(last?.pos[0] ?? 0), [], `YAML: ${yamlErrors.length - MAX_YAML_ERRORS} more syntax errors from here on`, 'fix the ones above first')
+  }
+  const duplicates = duplicateKeys(doc.contents, [], 0, (offset, path) => {
+    if (labLike) sink.at(map.positionOfOffset(offset), path, 'YAML: Map keys must be unique', PARSE_HINTS.DUPLICATE_KEY)
+    else sink.at(map.positionOfOffset(offset), [], 'not a lab file: YAML syntax error (DUPLICATE_KEY) and none of the keys of a lab (name:, description:, vms:)', 'give the path of a lab file; `virtlab init` writes one')
+  })
+  if (doc.errors.length > 0 || doc.warnings.length > 0 || duplicates > 0) return undefined
 
   const contents = doc.contents
   if (contents === null || (isScalar(contents) && (contents.value === null || contents.value === ''))) {
@@ -113,6 +165,37 @@ export function parseLabText(text: string, sink: ProblemSink): ParsedLab | undef
   const value = converter.convert(contents, [], 0)
   if (converter.failed) return undefined
   return {value: value as Record<string, unknown>, map, doc, source}
+}
+
+/**
+ * Report every key that repeats an earlier key of the same mapping (scalar keys compared by value,
+ * as YAML does), in one pass over the document: a Set per mapping, so linear in the keys. Aliases
+ * are not followed (their anchor is checked where it is written). Returns how many were found.
+ */
+function duplicateKeys(node: unknown, path: PathSegment[], depth: number, found: (offset: number, path: PathSegment[]) => void): number {
+  if (depth > MAX_DEPTH) return 0
+  let count = 0
+  if (isMap(node)) {
+    const seen = new Set<string>()
+    for (const pair of node.items) {
+      const key = pair.key
+      let name: string | undefined
+      if (isScalar(key)) {
+        const value = key.value
+        name = `${typeof value}:${String(value)}`
+        if (seen.has(name)) {
+          count++
+          found(key.range?.[0] ?? 0, [...path, String(value)])
+        } else {
+          seen.add(name)
+        }
+      }
+      count += duplicateKeys(pair.value, [...path, isScalar(key) ? String(key.value) : ''], depth + 1, found)
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, index) => { count += duplicateKeys(item, [...path, index], depth + 1, found) })
+  }
+  return count
 }
 
 class Converter {

@@ -85,21 +85,53 @@ export function suggestion(word: string, candidates: readonly string[]): string 
 
 export type Anchor = 'value' | 'key' | 'missing'
 
+/**
+ * Problems listed per file. A hostile file can carry tens of thousands of mistakes; locating each
+ * costs a lookup and a message, and nobody reads past the first screens. The rest are counted in
+ * one last problem.
+ */
+export const MAX_PROBLEMS = 200
+
 /** Collects problems for one file, locating each path through the source map. */
 export class ProblemSink {
   readonly problems: LabProblem[] = []
+  /** line:column:message of each problem kept: the duplicate check is O(1), not a scan of the list. */
+  private readonly seen = new Set<string>()
 
   constructor(readonly file: string, private readonly map: SourceMap | undefined) {}
 
+  /** Problems found after the first MAX_PROBLEMS: counted, not located or kept. */
+  private dropped = 0
+
+  /** The list is full: callers may skip composing a problem and just count it (drop()). */
+  get full(): boolean {
+    return this.problems.length >= MAX_PROBLEMS
+  }
+
+  /** Count a problem that is not listed (the list is full). */
+  drop(): void {
+    this.dropped++
+  }
+
   at(position: Position, path: LabPath, message: string, hint?: string): void {
+    if (this.problems.length >= MAX_PROBLEMS) {
+      this.dropped++
+      return
+    }
     const problem: LabProblem = {file: this.file, line: position.line, column: position.column, path: oneLine(formatPath(path)), message: oneLine(message)}
     if (hint !== undefined) problem.hint = oneLine(hint)
-    const duplicate = this.problems.some((p) => p.line === problem.line && p.column === problem.column && p.message === problem.message)
-    if (!duplicate) this.problems.push(problem)
+    const key = `${problem.line}:${problem.column}:${problem.message}`
+    if (this.seen.has(key)) return
+    this.seen.add(key)
+    this.problems.push(problem)
   }
 
   /** A problem about the value at `path` ('value'), its key ('key'), or a key missing from the mapping at `path` ('missing'). */
   add(path: LabPath, message: string, hint?: string, anchor: Anchor = 'value', reportPath: LabPath = path): void {
+    if (this.problems.length >= MAX_PROBLEMS) {
+      this.dropped++
+      return
+    }
     const position = this.map === undefined
       ? {line: 1, column: 1}
       : anchor === 'key' ? this.map.keyAt(path) : anchor === 'missing' ? this.map.missingAt(path) : this.map.valueAt(path)
@@ -107,7 +139,12 @@ export class ProblemSink {
   }
 
   sorted(): LabProblem[] {
-    return [...this.problems].sort((a, b) => a.line - b.line || a.column - b.column)
+    const sorted = [...this.problems].sort((a, b) => a.line - b.line || a.column - b.column)
+    if (this.dropped > 0) {
+      const last = sorted.at(-1)
+      sorted.push({file: this.file, line: last?.line ?? 1, column: last?.column ?? 1, path: '', message: `and ${this.dropped} more problem${this.dropped === 1 ? '' : 's'} (only the first ${MAX_PROBLEMS} are listed)`, hint: 'fix the problems above and validate again'})
+    }
+    return sorted
   }
 }
 

@@ -262,14 +262,14 @@ export function checkRules(lab: Obj, sink: ProblemSink): void {
   }
 
   // ---- MACs --------------------------------------------------------------------------------------
-  const macs: {mac: string; path: PathSegment[]; given: boolean}[] = []
+  const macs: {mac: string; path: PathSegment[]; given: boolean; vm?: string}[] = []
   for (const [vm, vmIndex] of vms) {
     const vmName = str(vm, 'name')
     for (const [nic, nicIndex] of items(vm.nics)) {
       const path = ['vms', vmIndex, 'nics', nicIndex, 'mac']
       const mac = str(nic, 'mac')
       if (mac !== undefined) macs.push({mac, path, given: true})
-      else if (labName !== undefined && vmName !== undefined) macs.push({mac: deriveMac(labName, vmName, nicIndex), path: path.slice(0, -1), given: false})
+      else if (labName !== undefined && vmName !== undefined) macs.push({mac: deriveMac(labName, vmName, nicIndex), path: path.slice(0, -1), given: false, vm: vmName})
     }
   }
   for (const [pf, index] of sriov) {
@@ -282,7 +282,7 @@ export function checkRules(lab: Obj, sink: ProblemSink): void {
     const mac = str(device, 'mac')
     if (mac !== undefined) macs.push({mac, path: ['vdpa', index, 'mac'], given: true})
   }
-  const macSeen = new Map<string, {path: PathSegment[]; given: boolean}>()
+  const macSeen = new Map<string, {path: PathSegment[]; given: boolean; vm?: string}>()
   for (const entry of macs) {
     if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(entry.mac)) continue
     const mac = normalizeMac(entry.mac)
@@ -293,7 +293,13 @@ export function checkRules(lab: Obj, sink: ProblemSink): void {
       macSeen.set(mac, entry)
       continue
     }
-    if (!entry.given && !first.given) continue // only with duplicate VM names, reported as such
+    if (!entry.given && !first.given) {
+      // Two derived MACs (24 bits of a hash) can collide between VMs with different names.
+      if (entry.vm !== first.vm) {
+        sink.add(entry.path, `the derived MAC ${mac} of this NIC is also derived for ${where(first.path)}`, 'derived MACs are 24 bits of a hash of lab, VM and NIC: give one of these NICs an explicit mac: (e.g. mac: 52:54:00:12:34:56), or rename a VM')
+      }
+      continue // same VM name: reported as a duplicate VM
+    }
     const [at, other] = entry.given || !first.given ? [entry, first] : [first, entry]
     sink.add(at.path, `MAC ${mac} is also used by ${where(other.path)}${other.given ? '' : ' (derived)'}`, 'every NIC, VF and vDPA device needs its own MAC')
   }

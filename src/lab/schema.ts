@@ -17,14 +17,22 @@ export const IfName = Type.String({pattern: '^(?!\\.{1,2}$)[A-Za-z0-9_.][A-Za-z0
 export const Mac = Type.String({pattern: '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$', description: 'a MAC address such as 52:54:00:12:34:56'})
 export const PciAddress = Type.String({pattern: '^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7]$', description: 'a PCI address such as 0000:03:00.0'})
 export const Cidr = Type.String({pattern: '^(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}/([0-9]|[12][0-9]|3[0-2])$', description: 'an IPv4 address with prefix length, such as 10.99.0.1/24'})
-export const CpuList = Type.String({pattern: '^[0-9]{1,4}(-[0-9]{1,4})?(,[0-9]{1,4}(-[0-9]{1,4})?)*$', description: 'a CPU list such as "1" or "2-3,6"'})
+/**
+ * At most 64 ranges (CPU numbers below 4096, checked in rules.ts), so at most 639 characters: the
+ * list is repeated per vCPU in the domain XML (<vcpupin>) and is one taskset argument, which must
+ * stay far below the kernel's per-argument limit (MAX_ARG_STRLEN, 131072 bytes). Unbounded, a
+ * 150,000-entry list made a 183 MB domain XML.
+ */
+export const MAX_CPU_RANGES = 64
+export const CpuList = Type.String({pattern: `^[0-9]{1,4}(-[0-9]{1,4})?(,[0-9]{1,4}(-[0-9]{1,4})?){0,${MAX_CPU_RANGES - 1}}$`, maxLength: MAX_CPU_RANGES * 10 - 1, description: `a CPU list such as "1" or "2-3,6" (at most ${MAX_CPU_RANGES} ranges)`})
 export const HexMask = Type.String({pattern: '^0x[0-9a-fA-F]{1,64}$', description: 'a hexadecimal CPU mask such as 0x2'})
 export const MemorySize = Type.String({pattern: '^[1-9][0-9]{0,7}(K|M|G)(iB)?$', description: 'a memory size such as 512M, 2G or 1048576K'})
 /** An absolute, normalized host path: no "." or ".." segment, no "//", no newline, no NUL, no shell-special characters. */
 export const HostPath = Type.String({pattern: '^(?!.*/\\.{1,2}(/|$))(?!.*//)/[A-Za-z0-9_./+@:-]{0,4095}$', description: 'an absolute path without "." or ".." segments, "//", spaces or shell characters'})
 /** A device node the lab needs: a normalized /dev path of a kind virtlab knows. */
 export const DevicePath = Type.String({pattern: '^/dev/(kvm|net/tun|vhost-net|vhost-vsock|vhost-vdpa-[0-9]{1,4}|vfio/vfio|vfio/[0-9]{1,4}|vduse/control|uio[0-9]{1,4})$', description: 'a device node: /dev/kvm, /dev/net/tun, /dev/vhost-net, /dev/vhost-vsock, /dev/vhost-vdpa-N, /dev/vfio/vfio, /dev/vfio/N, /dev/vduse/control or /dev/uioN'})
-export const ModuleName = Type.String({pattern: '^[a-z0-9_-]{1,56}$'})
+/** A kernel module name (modprobe's argument): not starting with "-", which modprobe would take as an option. */
+export const ModuleName = Type.String({pattern: '^[a-z0-9_][a-z0-9_-]{0,55}$'})
 export const ParamName = Type.String({pattern: '^[a-z][a-z0-9_]{0,31}$'})
 /**
  * A free-text label (descriptions): one line; no C0/C1 control characters, no line/paragraph
@@ -166,7 +174,9 @@ export const Image = Type.Union([
 export const Vm = Type.Object({
   name: Name,
   image: Type.Optional(Image),
-  vcpus: Type.Optional(Int(1, 256, {default: 1})),
+  // QEMU's limit for the pc machine is 255 vCPUs; q35 allows more only with x2APIC and an IOMMU
+  // with interrupt remapping (intel-iommu eim=on), which virtlab does not configure.
+  vcpus: Type.Optional(Int(1, 255, {default: 1})),
   memory: Type.Optional(MemorySize),
   memoryBacking: Type.Optional(Type.Union([Type.Literal('default'), Type.Literal('memfd'), Type.Literal('hugepages')], {description: 'vhost-user needs memfd or hugepages (shared memory); default picks memfd then'})),
   cpuset: Type.Optional(CpuList),
@@ -195,13 +205,16 @@ export const ThroughputTest = Type.Object({
   trials: Type.Optional(Int(1, 100, {default: 3})),
 }, strict)
 
+/** Parameters a lab may declare (the shipped labs use at most a handful). */
+export const MAX_PARAMETERS = 64
+
 // ---- the lab -------------------------------------------------------------------------------------
 
 export const LabSchema = Type.Object({
   name: Name,
   description: Text,
   reference: Type.Optional(Text),
-  parameters: Type.Optional(Type.Record(ParamName, Parameter)),
+  parameters: Type.Optional(Type.Record(ParamName, Parameter, {maxProperties: MAX_PARAMETERS})),
   host: Type.Optional(HostPrep),
   switches: Type.Optional(Type.Array(Switch, {maxItems: 16})),
   sriov: Type.Optional(Type.Array(SriovPf, {maxItems: 8})),

@@ -26,7 +26,8 @@ export interface CpuRange {
 
 /** "2-3,6" -> ranges, or undefined when the syntax is wrong. */
 export function cpuRanges(text: string): CpuRange[] | undefined {
-  if (!/^[0-9]{1,4}(-[0-9]{1,4})?(,[0-9]{1,4}(-[0-9]{1,4})?)*$/.test(text)) return undefined
+  // The schema's bound (64 ranges): longer lists are not parsed at all.
+  if (text.length > 639 || !/^[0-9]{1,4}(-[0-9]{1,4})?(,[0-9]{1,4}(-[0-9]{1,4})?){0,63}$/.test(text)) return undefined
   return text.split(',').map((part) => {
     const [a, b] = part.split('-')
     return {from: Number(a), to: Number(b ?? a), text: part}

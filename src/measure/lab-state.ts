@@ -6,7 +6,7 @@
  */
 import {VirtlabError} from '../errors.js'
 import type {HostFs} from '../host/fs.js'
-import {type JournalHeader, readJournal} from '../apply/journal.js'
+import {type JournalHeader, journalCorruptError, readJournal} from '../apply/journal.js'
 import {domainName, vhostUserPortName} from '../compile/ids.js'
 import type {LabModel, TestModel} from '../lab/model.js'
 
@@ -19,7 +19,7 @@ export async function readRunningLab(fs: HostFs, stateDir: string, lab: string):
     throw new VirtlabError('LAB_NOT_UP', `lab ${lab} is not up (no journal in ${stateDir}/${lab})`, {hint: `Start it first: virtlab up ${lab}`})
   }
   if (read.state === 'corrupt') {
-    throw new VirtlabError('JOURNAL_CORRUPT', `the journal of lab ${lab} is unreadable: ${read.reason}`, {hint: `virtlab down ${lab} --force, then up again.`})
+    throw journalCorruptError(lab, read, `virtlab down ${lab} --force, then up again.`)
   }
   const j = read.journal
   return {lab: j.lab, file: j.file, driver: j.driver, netns: j.netns, runDir: j.runDir, params: j.params, degraded: j.degraded}

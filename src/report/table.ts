@@ -73,3 +73,14 @@ export function renderMarkdown(table: Table, options: {title?: string; footer?: 
   if (options.footer && options.footer.length > 0) lines.push('', ...options.footer)
   return lines.join('\n') + '\n'
 }
+
+// eslint-disable-next-line no-control-regex -- these are what a terminal or a Markdown viewer would act on
+const UNSAFE_IN_TEXT = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c\ufeff\ufffe\uffff]/g
+
+/**
+ * Text reports carry strings from result files (kernel, CPU model, lab and test names, reasons):
+ * control, C1 and bidi characters in them are shown as \uXXXX escapes, never printed raw.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(UNSAFE_IN_TEXT, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}

@@ -328,7 +328,8 @@ export function ovsBridgeSteps(env: CompileEnv, inst: OvsInstance, sw: SwitchMod
     action: exec(add),
     // Never adopt: an OVS bridge (or a host link) of that name that this lab did not create is refused.
     refuseIf: {...refuseExistingLink(undefined, br, `switch ${br}: an OVS bridge or link named`), check: {kind: 'any', checks: [execOk([...v, 'br-exists', br]), execOk(['ip', 'link', 'show', 'dev', br])]}},
-    undo: undoExec([...v, '--if-exists', 'del-br', br]),
+    // --no-wait: the database change is the undo; waiting for an ovs-vswitchd that died would hang the undo.
+    undo: undoExec([...v, '--no-wait', '--if-exists', 'del-br', br]),
     // A kernel-datapath bridge needs the openvswitch module (loaded by a host step, src/compile/host.ts).
     dependsOn: [inst.readyStep, ...(netdevTap ? [`${id}:link`] : []), ...(sw.datapath === 'system' ? ['module:openvswitch'] : [])],
     ref: sw.datapath === 'netdev' ? 'docs/labs/vhost-user.md#the-netdev-bridge (add-br <br> -- set bridge <br> datapath_type=netdev)' : 'docs/labs/vhost-net.md#the-ovs-kernel-datapath-variant (ovs-vsctl add-br)',
@@ -412,7 +413,7 @@ export function portStep(env: CompileEnv, inst: OvsInstance, sw: SwitchModel, po
     phase: 'switch',
     action: exec(argv),
     check: execMatches([...v, 'port-to-br', port], `^${reEscape(sw.name)}\\s*$`),
-    undo: undoExec([...v, '--if-exists', 'del-port', sw.name, port]),
+    undo: undoExec([...v, '--no-wait', '--if-exists', 'del-port', sw.name, port]),
     dependsOn: [...dependsOn, ovsBridgeStepId(sw)],
     ref,
   })

@@ -59,7 +59,7 @@ describe('lock', () => {
   it('is exclusive per lab, holds the pid, is released, and a stale one is taken over', async () => {
     const fs = root()
     const lock = await acquireLock(fs, '/state', 'x')
-    expect((await fs.readFile(lockPath('/state', 'x'))).trim()).toBe(String(process.pid))
+    expect(JSON.parse(await fs.readFile(lockPath('/state', 'x')))).toMatchObject({pid: process.pid, host: expect.any(String), nonce: expect.any(String)})
     await expect(acquireLock(fs, '/state', 'x')).rejects.toMatchObject({code: 'LAB_LOCKED', details: {pid: process.pid}})
     const other = await acquireLock(fs, '/state', 'y')
     await other.release()
@@ -74,5 +74,26 @@ describe('lock', () => {
     await fs.mkdir('/proc/4242')
     await fs.writeFile(lockPath('/state', 'x'), '4242\n')
     await expect(acquireLock(fs, '/state', 'x')).rejects.toThrow(/locked by process 4242/)
+  })
+
+  it('records host and pid; a lock from another host is refused naming it; a reused pid (other start time) is stale', async () => {
+    const fs = root()
+    await fs.mkdir('/proc/sys/kernel')
+    await fs.writeFile('/proc/sys/kernel/hostname', 'labhost\n')
+    await fs.mkdir('/state/x', {mode: 0o700})
+    await fs.writeFile(lockPath('/state', 'x'), JSON.stringify({pid: 77, host: 'elsewhere'}) + '\n')
+    await expect(acquireLock(fs, '/state', 'x')).rejects.toMatchObject({code: 'LAB_LOCKED', details: {pid: 77, host: 'elsewhere'}})
+    // pid 77 is alive here, but it is not the process that took the lock (another start time).
+    await fs.mkdir('/proc/77')
+    await fs.writeFile('/proc/77/stat', '77 (bash) S 1 77 77 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 5555 1 1\n')
+    await fs.writeFile(lockPath('/state', 'x'), JSON.stringify({pid: 77, host: 'labhost', start: '1234'}) + '\n')
+    const taken = await acquireLock(fs, '/state', 'x')
+    expect(JSON.parse(await fs.readFile(lockPath('/state', 'x')))).toMatchObject({pid: process.pid, host: 'labhost'})
+    await taken.release()
+    // Same start time: the holder is alive.
+    await fs.writeFile(lockPath('/state', 'x'), JSON.stringify({pid: 77, host: 'labhost', start: '5555'}) + '\n')
+    await expect(acquireLock(fs, '/state', 'x')).rejects.toThrow(/locked by process 77 on host labhost/)
+    // Nothing but the lock is left in the lab's directory (no temp or claim files).
+    expect(await fs.readdir('/state/x')).toEqual(['lock'])
   })
 })

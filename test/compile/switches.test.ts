@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {compileLab} from '../../src/compile/index.js'
-import {hostVethName} from '../../src/compile/ids.js'
+import {hostVethName, tapName} from '../../src/compile/ids.js'
 import type {Step} from '../../src/plan/step.js'
 import {bridge, lab, nic, options, ovsSwitch, vm} from './model.js'
 
@@ -85,7 +85,7 @@ describe('OVS, private instance (OVS-DPDK)', () => {
     expect(wait.action).toMatchObject({kind: 'wait', until: {kind: 'exec-stdout', argv: ['ovs-vsctl', db, 'get', 'Open_vSwitch', '.', 'dpdk_initialized'], pattern: '^true'}})
     expect(argv(a.steps, 'ovs:bridge:ovsbr')).toEqual(['ovs-vsctl', db, 'add-br', 'ovsbr', '--', 'set', 'bridge', 'ovsbr', 'datapath_type=netdev', '--', 'set', 'bridge', 'ovsbr', 'external-ids:virtlab-lab=lab'])
     expect(step(a.steps, 'ovs:bridge:ovsbr').dependsOn).toContain('ovs:dpdk')
-    expect(step(a.steps, 'ovs:bridge:ovsbr').undo).toEqual({kind: 'action', action: {kind: 'exec', argv: ['ovs-vsctl', db, '--if-exists', 'del-br', 'ovsbr']}})
+    expect(step(a.steps, 'ovs:bridge:ovsbr').undo).toEqual({kind: 'action', action: {kind: 'exec', argv: ['ovs-vsctl', db, '--no-wait', '--if-exists', 'del-br', 'ovsbr']}})
   })
   it('derives hugepages from socket-mem when the lab names none', () => {
     expect(step(a.steps, 'hugepages').action).toEqual({kind: 'write', path: '/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages', value: '256'})
@@ -131,7 +131,7 @@ describe('OVS, system instance', () => {
     expect(argv(s, 'ovs:bridge:ovsbr:endpoint:netns')).toEqual(['ip', 'link', 'set', 'dev', port, 'netns', 'vl-lab'])
     expect(argv(s, 'ovs:bridge:ovsbr:endpoint:address')).toEqual(['ip', '-n', 'vl-lab', 'addr', 'add', '10.0.0.1/24', 'dev', port])
     // a tap NIC on an OVS switch becomes an OVS port
-    expect(argv(s, 'tap:vm1:0:attach').slice(0, 5)).toEqual(['ovs-vsctl', '--may-exist', 'add-port', 'ovsbr', 'vl' + port.slice(2, 6) + 't0n0'])
+    expect(argv(s, 'tap:vm1:0:attach').slice(0, 5)).toEqual(['ovs-vsctl', '--may-exist', 'add-port', 'ovsbr', tapName('lab', 0, 0)])
     expect(s.some((x) => x.id === 'ovs:dpdk' || x.id === 'ovs:system:dpdk')).toBe(false)
   })
 })

@@ -17,6 +17,7 @@ import type {Plan, Step} from '../../src/plan/step.js'
 import {SIM_BIN, type SimHost, treeDiff, treeSnapshot} from '../sim/host.js'
 
 export const RUN_DIR = '/run/virtlab/lab'
+const JOURNAL_LAB = 'lab'
 
 export async function shippedLab(name: string, sets: Record<string, string> = {}): Promise<LabModel> {
   return loadLab(path.join(process.cwd(), 'labs', `${name}.yaml`), {fs: new RootedFs('/'), sets, packageRoot: process.cwd()})
@@ -60,14 +61,16 @@ function assertSimulatedOnly(plan: Plan): void {
 
 export async function up(h: SimHost, plan: Plan): Promise<{ran: string[]; skipped: string[]}> {
   assertSimulatedOnly(plan)
-  const journal = await JournalStore.open(h.fs, h.ctx.target.stateDir, {lab: plan.lab, file: `labs/${plan.lab}.yaml`, driver: plan.driver, netns: plan.netns, runDir: plan.runDir, params: {}, degraded: []})
+  // Journaled under the run directory's name: a journal's runDir must be <runBase>/<its lab>.
+  const journal = await JournalStore.open(h.fs, h.ctx.target.stateDir, {lab: JOURNAL_LAB, file: `labs/${plan.lab}.yaml`, driver: plan.driver, netns: plan.netns, runDir: plan.runDir, params: {}, degraded: []})
   return applyPlan(plan, h.ctx, {journal, maxWorkers: 1, stepTimeoutMs: 20_000})
 }
 
 /** `down` from the journal alone. */
 export async function down(h: SimHost, lab: string): Promise<void> {
-  const read = await readJournal(h.fs, h.ctx.target.stateDir, lab)
-  if (read.state !== 'ok') throw new Error(`journal ${read.state}`)
+  void lab
+  const read = await readJournal(h.fs, h.ctx.target.stateDir, JOURNAL_LAB)
+  if (read.state !== 'ok') throw new Error(`journal ${read.state}${read.state === 'corrupt' ? `: ${read.reason}` : ''}`)
   const store = JournalStore.fromJournal(h.fs, h.ctx.target.stateDir, read.journal)
   const outcome = await undoEntries(h.ctx, store, [...read.journal.entries].reverse())
   expect(outcome.failed.map((f) => `${f.stepId}: ${f.error.message} ${f.error.command?.stderrTail ?? ""} ${JSON.stringify(f.error.command?.argv ?? [])}`)).toEqual([])

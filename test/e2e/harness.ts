@@ -13,7 +13,8 @@ import {chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import {tmpdir} from 'node:os'
 import {join, relative} from 'node:path'
 
-import {afterAll, beforeAll} from 'vitest'
+// Loaded only under vitest: the soak script (bench/soak.ts) imports this harness without it.
+const vitest = process.env.VITEST === undefined ? undefined : await import('vitest')
 
 import {type Context, createContext} from '../../src/app/context.js'
 import {ensureImage} from '../../src/guest/image.js'
@@ -205,10 +206,11 @@ export function alive(pid: number): boolean {
 export function useE2eEnv(label?: string): () => E2eEnv {
   let env: E2eEnv | undefined
   const started = Date.now()
-  beforeAll(async () => {
+  if (vitest === undefined) throw new Error('useE2eEnv runs under vitest only')
+  vitest.beforeAll(async () => {
     env = await setUp()
   }, 300_000)
-  afterAll(async () => {
+  vitest.afterAll(async () => {
     await tearDown(env)
     if (label !== undefined) console.log(`[e2e ${label}] wall time ${((Date.now() - started) / 1000).toFixed(0)} s`)
   }, 300_000)

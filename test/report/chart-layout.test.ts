@@ -130,7 +130,7 @@ describe.each(Object.keys(SCENARIOS))('chart layout: %s', (name) => {
 
   it('rendered alone, every inked pixel of the texts lies inside a modelled text box', () => {
     const full = svgElement(rows, {title})
-    const textsOnly = {...full, children: full.children.filter((c) => typeof c !== 'string' && (c.attrs.class === 'background' || c.attrs.class === 'texts'))}
+    const textsOnly = {...full, children: full.children.filter((c) => typeof c !== 'string' && 'attrs' in c && (c.attrs.class === 'background' || c.attrs.class === 'texts'))}
     const image = rasterise(`${name}-texts`, renderXml(textsOnly))
     const slack = 1.5
     const outside: string[] = []

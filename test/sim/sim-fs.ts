@@ -101,6 +101,10 @@ export class SimKernelFs implements HostFs {
     return this.inner.symlink(target, hostPath)
   }
 
+  link(existingHostPath: string, newHostPath: string): Promise<void> {
+    return this.inner.link(existingHostPath, newHostPath)
+  }
+
   rename(fromHostPath: string, toHostPath: string): Promise<void> {
     return this.inner.rename(fromHostPath, toHostPath)
   }

@@ -349,7 +349,7 @@ function rmmod(argv) {
 
 function ovsVsctl(argv) {
   const root = k.simRoot()
-  const args = argv.filter((a) => !a.startsWith('--db=') && a !== '--timeout=10')
+  const args = argv.filter((a) => !a.startsWith('--db=') && a !== '--timeout=10' && a !== '--no-wait')
   const mayExist = args.includes('--may-exist')
   const ifExists = args.includes('--if-exists')
   const words = args.filter((a) => a !== '--may-exist' && a !== '--if-exists')

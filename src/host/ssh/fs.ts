@@ -138,6 +138,8 @@ const SCRIPTS = {
   chown: 'chown "$2" -- "$1"',
   symlink: 'ln -s -T -- "$1" "$2"',
   rename: 'mv -f -T -- "$1" "$2"',
+  // A hard link like link(2): ln without -f fails (EEXIST) instead of replacing $2.
+  link: 'ln -T -- "$1" "$2"',
   canOpen: 'if [ "$2" = w ]; then [ -w "$1" ]; else [ -r "$1" ]; fi',
   readMany: 'while IFS= read -r p; do if b=$(base64 -w 0 -- "$p" 2>/dev/null); then printf "+%s\\n" "$b"; else echo -; fi; done',
   // Per directory: its entries, each NUL-terminated, then one more NUL (names are never empty).
@@ -335,6 +337,10 @@ export class SshFs implements HostFs {
 
   async symlink(target: string, hostPath: string): Promise<void> {
     await this.must('symlink', 'symlink', hostPath, [target, hostPath])
+  }
+
+  async link(existingHostPath: string, newHostPath: string): Promise<void> {
+    await this.must('link', 'link', newHostPath, [existingHostPath, newHostPath])
   }
 
   async rename(fromHostPath: string, toHostPath: string): Promise<void> {
