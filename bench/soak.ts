@@ -458,7 +458,7 @@ async function cycles(env: E2eEnv, o: Options): Promise<void> {
     const ok = up.code === 0 && test?.code === 0 && down.code === 0 && d.length === 0
     if (!ok) {
       failures++
-      record({section: 'cycles', name: `cycle ${c}`, ok: false, detail: `up ${describeExit(up)}, test ${test ? describeExit(test) : 'not run'}, down ${describeExit(down)}; ${d.join('; ')}`, ms})
+      record({section: 'cycles', name: `cycle ${c}`, ok: false, detail: `up ${describeExit(up)} ${errorOf(up).message?.slice(0, 300) ?? ''}, test ${test ? `${describeExit(test)} ${errorOf(test).message?.slice(0, 200) ?? ''}` : 'not run'}, down ${describeExit(down)}; ${d.join('; ')}`, ms})
       if (d.length > 0) await run(env, ['down', lab, '--force'], 300_000)
     }
     if (c % 10 === 0 || c === o.cycles) console.log(`cycle ${c}/${o.cycles}: ${(ms / 1000).toFixed(1)} s`)
