@@ -458,7 +458,7 @@ async function cycles(env: E2eEnv, o: Options): Promise<void> {
     const ok = up.code === 0 && test?.code === 0 && down.code === 0 && d.length === 0
     if (!ok) {
       failures++
-      record({section: 'cycles', name: `cycle ${c}`, ok: false, detail: `up ${describeExit(up)}, test ${test ? describeExit(test) : 'not run'}, down ${describeExit(down)}; ${d.join('; ')}`, ms})
+      record({section: 'cycles', name: `cycle ${c}`, ok: false, detail: `up ${describeExit(up)} ${errorOf(up).message?.slice(0, 300) ?? ''}, test ${test ? `${describeExit(test)} ${errorOf(test).message?.slice(0, 200) ?? ''}` : 'not run'}, down ${describeExit(down)}; ${d.join('; ')}`, ms})
       if (d.length > 0) await run(env, ['down', lab, '--force'], 300_000)
     }
     if (c % 10 === 0 || c === o.cycles) console.log(`cycle ${c}/${o.cycles}: ${(ms / 1000).toFixed(1)} s`)
@@ -609,6 +609,8 @@ async function dying(env: E2eEnv): Promise<void> {
       mkdirSync(join(small.stateDir, 'images'))
       mount(['--bind', join(env.stateDir, 'images'), join(small.stateDir, 'images')])
       if (existsSync(join(env.stateDir, 'kvm-probe.json'))) writeFileSync(join(small.stateDir, 'kvm-probe.json'), readFileSync(join(env.stateDir, 'kvm-probe.json')))
+      // The baseline before filling / remounting: both are undone before the final comparison.
+      const base = snapshot(env)
       if (kind === 'full') {
         try {
           writeFileSync(join(small.stateDir, 'filler'), Buffer.alloc(8 << 20))
@@ -616,7 +618,6 @@ async function dying(env: E2eEnv): Promise<void> {
           // ENOSPC: full, as wanted
         }
       } else mount(['-o', 'remount,ro', dir])
-      const base = snapshot(env)
       const up = await run(small as E2eEnv, ['up', 'virtio-qemu', '--driver', 'qemu'])
       const e = errorOf(up)
       const afterUp = diff(base, snapshot(env))
@@ -624,7 +625,7 @@ async function dying(env: E2eEnv): Promise<void> {
       else execFileSync('rm', ['-f', join(small.stateDir, 'filler')])
       const down = await run(small as E2eEnv, ['down', 'virtio-qemu'], 300_000)
       const left = diff(base, snapshot(env))
-      ok = up.code !== 0 && (e.code ?? '') !== '' && /ENOSPC|EROFS|no space|read-only/i.test(e.message ?? '') && left.length === 0 && down.code === 0
+      ok = up.code !== 0 && e.code === 'STATE_DIR_UNWRITABLE' && left.length === 0 && down.code === 0
       detail = `up ${describeExit(up)}: ${e.message?.slice(0, 200) ?? ''}; left by up: ${afterUp.join('; ') || 'nothing'}; down ${describeExit(down)}; ${left.length === 0 ? 'nothing left' : left.join('; ')}`
     } catch (error) {
       detail = `harness error: ${error instanceof Error ? error.message : String(error)}`

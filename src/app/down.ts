@@ -106,16 +106,20 @@ async function downOne(ctx: Context, lab: string, force: boolean): Promise<DownL
       result.notes.push(`lab ${lab} is not up (no journal, nothing tagged found)`)
       return result
     }
-    if (force) {
+    if (force || read.state === 'ok') {
+      // After the journal is undone, also what is tagged with the lab but was never journaled: a
+      // virtlab killed (SIGKILL) between a step's action and its journal entry leaves e.g. a
+      // defined, started domain vl-<lab>-<vm>. Exact tags only (src/apply/leftovers.ts).
       const leftovers = await findLeftovers(ctx, lab, {runDir, links: recordedLinks})
-      result.notes.push(...leftovers.notes)
-      const removal = await removeLeftovers(ctx, leftovers)
+      if (!force) {
+        const extra = describeLeftovers({...leftovers, runDir: undefined})
+        if (extra.length > 0) result.notes.push(`not in the journal, removed by tag: ${extra.join(', ')}`)
+      } else result.notes.push(...leftovers.notes)
+      // Without --force the run base is left to the journal's own step (it may predate virtlab).
+      const removal = await removeLeftovers(ctx, force ? leftovers : {...leftovers, runBase: undefined})
       result.removed = removal.removed
       result.failed = removal.failed
       result.runDirRemoved = leftovers.runDir !== undefined && removal.removed.includes(`run directory ${leftovers.runDir}`)
-    } else if (await ctx.target.fs.exists(runDir)) {
-      await ctx.target.fs.remove(runDir, {recursive: true})
-      result.runDirRemoved = true
     }
     if (force && result.notUndone.length > 0) {
       // --force: the tagged sweep is authoritative; steps whose undo failed are reported, then forgotten.

@@ -81,9 +81,28 @@ export function journalPath(stateDir: string, lab: string): string {
 export async function ensureLabStateDir(fs: HostFs, stateDir: string, lab: string): Promise<string> {
   const dir = labStateDir(stateDir, lab)
   // Never through a symbolic link; an existing directory must be root's and not writable by others.
-  await fs.mkdir(stateDir, {mode: 0o755, keepExisting: true, secure: true})
-  await fs.mkdir(dir, {mode: 0o700, secure: true})
+  try {
+    await fs.mkdir(stateDir, {mode: 0o755, keepExisting: true, secure: true})
+    await fs.mkdir(dir, {mode: 0o700, secure: true})
+  } catch (error) {
+    throw stateDirError(error, stateDir, `create ${dir}`)
+  }
   return dir
+}
+
+const UNWRITABLE: Record<string, string> = {ENOSPC: 'no space left on its filesystem', EDQUOT: 'over quota', EROFS: 'on a read-only filesystem', EACCES: 'not writable', EPERM: 'not writable'}
+
+/** ENOSPC / EROFS / EACCES on the state directory as a coded error naming the path and the fix; others unchanged. */
+export function stateDirError(error: unknown, stateDir: string, what: string): unknown {
+  const code = errnoCode(error)
+  if (code === undefined || UNWRITABLE[code] === undefined) return error
+  return new VirtlabError('STATE_DIR_UNWRITABLE', `cannot ${what}: the state directory ${stateDir} is ${UNWRITABLE[code]} (${code})`, {
+    hint: code === 'ENOSPC' || code === 'EDQUOT'
+      ? `Free space on the filesystem of ${stateDir}, or use another state directory (--state-dir / VIRTLAB_STATE_DIR).`
+      : `Make ${stateDir} writable by root, or use another state directory (--state-dir / VIRTLAB_STATE_DIR).`,
+    details: {stateDir, errno: code},
+    cause: error,
+  })
 }
 
 /** Remove <stateDir>/<lab> when nothing is left in it (no journal, no lock). */
@@ -301,7 +320,11 @@ export class JournalStore {
     }
     const entries = existing.state === 'ok' ? existing.journal.entries : []
     const store = new JournalStore(fs, stateDir, {version: JOURNAL_VERSION, ...header, entries})
-    await store.flush()
+    try {
+      await store.flush()
+    } catch (error) {
+      throw stateDirError(error, stateDir, `write the journal of lab ${header.lab}`)
+    }
     return store
   }
 

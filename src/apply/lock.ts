@@ -14,7 +14,7 @@ import {randomBytes} from 'node:crypto'
 import {VirtlabError} from '../errors.js'
 import {errnoCode, type HostFs} from '../host/fs.js'
 import {sha256} from '../util/hash.js'
-import {ensureLabStateDir, labStateDir} from './journal.js'
+import {ensureLabStateDir, labStateDir, stateDirError} from './journal.js'
 
 export interface LabLock {
   lab: string
@@ -99,7 +99,11 @@ function lockedError(lab: string, path: string, record: LockRecord, otherHost: b
 /** Write `content` to a new file with a random name next to `path` (O_EXCL: never an existing file). */
 async function writeTemp(fs: HostFs, path: string, tag: string, content: string): Promise<string> {
   const temp = `${path}.${tag}-${randomBytes(8).toString('hex')}`
-  await fs.writeFile(temp, content, {exclusive: true, mode: 0o600})
+  try {
+    await fs.writeFile(temp, content, {exclusive: true, mode: 0o600})
+  } catch (error) {
+    throw stateDirError(error, path.slice(0, path.lastIndexOf('/')), 'write the lab lock')
+  }
   return temp
 }
 

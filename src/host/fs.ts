@@ -124,9 +124,13 @@ export class RootedFs implements HostFs {
       })
       try {
         await handle.writeFile(content)
-      } finally {
+      } catch (error) {
         await handle.close()
+        // A file this call created (O_EXCL) is not left half-written (ENOSPC).
+        if (options.exclusive) await fsp.rm(target, {force: true})
+        throw error
       }
+      await handle.close()
       return
     }
     const existing = await fsp.lstat(target).catch(() => undefined)

@@ -106,3 +106,25 @@ describe('symlinks and modes as root', () => {
     expect(modeOf(at('/precious'))).toBe(0o600)
   })
 })
+
+describe('an unwritable state directory', () => {
+  it('ENOSPC while writing the lock: a coded error naming the directory and the fix, no temp file left', async () => {
+    const {fs} = root()
+    const full = new Proxy(fs, {
+      get(target, prop, receiver) {
+        if (prop === 'writeFile') {
+          return async (p: string, content: string, options?: {exclusive?: boolean}) => {
+            await target.writeFile(p, '', options)
+            if (options?.exclusive) await target.remove(p)
+            throw Object.assign(new Error(`ENOSPC: no space left on device, write`), {code: 'ENOSPC'})
+          }
+        }
+        const value = Reflect.get(target, prop, receiver) as unknown
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+    const {acquireLock} = await import('../../src/apply/lock.js')
+    await expect(acquireLock(full, '/state', 'x')).rejects.toMatchObject({code: 'STATE_DIR_UNWRITABLE', message: expect.stringMatching(/\/state\/x .*no space/), hint: expect.stringMatching(/Free space/)})
+    expect(await fs.readdir('/state/x')).toEqual([])
+  })
+})

@@ -74,3 +74,21 @@ describe('identifiers across labs', () => {
     expect(host.links.map((l) => l.name)).toContain('eth0')
   })
 })
+
+describe('down after a SIGKILL between a step and its journal entry', () => {
+  it('removes what is tagged with the lab but missing from the journal (a started domain), and nothing else', async () => {
+    const host = newHost()
+    const ctx = host.context()
+    const before = host.snapshot()
+    await up(ctx, 'demo')
+    // The journal as a virtlab killed right after `virsh start` (before journaling it) left it.
+    const file = journalPath(ctx.target.stateDir, 'demo')
+    const j = JSON.parse(host.readHostFile(file) ?? '{}') as {entries: {stepId: string}[]}
+    const kept = j.entries.filter((e) => e.stepId !== 'vm:vm1:define' && e.stepId !== 'vm:vm1:start')
+    expect(kept.length).toBe(j.entries.length - 2)
+    host.writeHostFile(file, JSON.stringify({...j, entries: kept}))
+    const result = await downLab(ctx, {lab: 'demo'})
+    expect(result.labs[0]?.notes.join(' ')).toMatch(/not in the journal, removed by tag: .*vl-demo-vm1/)
+    expect(host.snapshot()).toEqual(before)
+  })
+})
