@@ -190,6 +190,7 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
   }
 
   const lock = await acquireLock(ctx.target.fs, ctx.target.stateDir, plan.lab, ctx.target.session.pid, ctx.target.session.label)
+  let failed = false
   const controller = new AbortController()
   const onSigint = () => controller.abort(new Error('interrupted (SIGINT)'))
   const onSigterm = () => controller.abort(new Error('terminated (SIGTERM)'))
@@ -232,13 +233,23 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
       startedDaemons,
       imageBuilt,
     }
+  } catch (error) {
+    failed = true
+    throw error
   } finally {
     process.removeListener('SIGINT', onSigint)
     process.removeListener('SIGTERM', onSigterm)
-    await lock.release()
-    // A first `up` that was rolled back completely leaves no state behind.
-    await removeLabStateDirIfEmpty(ctx.target.fs, ctx.target.stateDir, plan.lab)
+    // A target that cannot be reached any more must not hide why `up` failed.
+    await releaseLab(ctx, lock, plan.lab).catch((error: unknown) => {
+      if (!failed) throw error
+    })
   }
+}
+
+async function releaseLab(ctx: Context, lock: {release(): Promise<void>}, lab: string): Promise<void> {
+  await lock.release()
+  // A first `up` that was rolled back completely leaves no state behind.
+  await removeLabStateDirIfEmpty(ctx.target.fs, ctx.target.stateDir, lab)
 }
 
 /**

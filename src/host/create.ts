@@ -53,6 +53,10 @@ export async function createTarget(spec: HostSpec, options: CreateTargetOptions)
         // such a lock never looks stale, and a crashed run leaves it for `rm` (the LAB_LOCKED hint says so).
         session: {pid: identity.sessionPid ?? 1, label: `virtlab pid ${process.pid} on ${hostname()} via ${identity.url}`},
         roundTrips: () => ssh.roundTrips().total,
+        // Bounded: 10 attempts, 3 s apart (about 30 s plus the connect timeouts).
+        recover: async () => {
+          await ssh.reconnect({attempts: 10, delayMs: 3000})
+        },
         close: () => ssh.close(),
       }
     }

@@ -52,6 +52,11 @@ export interface TargetHost {
   readonly session: {pid: number; label: string}
   /** Round trips to the target so far (commands run; over SSH every ssh invocation). For benchmarks and tests. */
   roundTrips(): number
+  /**
+   * After a failure: make sure the target can be reached again (a remote transport reconnects,
+   * for a bounded time); throws when it cannot. Absent: nothing to recover (local).
+   */
+  recover?(): Promise<void>
   /** Release the transport (a no-op locally). */
   close(): Promise<void>
 }

@@ -7,7 +7,7 @@
  * the host exactly as before. `doctor` and `status` run through it too. The client trusts that
  * sshd through an ssh_config file the test writes (VIRTLAB_SSH_CONFIG, passed to ssh as -F).
  */
-import {readdirSync, readFileSync} from 'node:fs'
+import {mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import {hostname, tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -24,15 +24,24 @@ import {cli, snapshot, useE2eEnv} from './harness.js'
 
 const need = useE2eEnv('remote')
 let sshd: TestSshd | undefined
-const sshTemps = () => readdirSync(tmpdir()).filter((n) => n.startsWith('virtlab-ssh')).sort()
+// Private temp directories: the CLI's (the ControlMaster's 0700 directory) and the sessions' on
+// the target (sshd SetEnv TMPDIR), so the test sees exactly what the transport left there.
+const localTmp = mkdtempSync(join(tmpdir(), 'virtlab-remote-local-'))
+const remoteTmp = mkdtempSync(join(tmpdir(), 'virtlab-remote-target-'))
+const savedTmp = process.env.TMPDIR
 
 beforeAll(async () => {
-  sshd = await startTestSshd()
+  sshd = await startTestSshd({sshdConfig: [`SetEnv TMPDIR=${remoteTmp}`]})
   process.env.VIRTLAB_SSH_CONFIG = sshd.configFile
+  process.env.TMPDIR = localTmp
 }, 60_000)
 afterAll(async () => {
   delete process.env.VIRTLAB_SSH_CONFIG
+  if (savedTmp === undefined) delete process.env.TMPDIR
+  else process.env.TMPDIR = savedTmp
   await sshd?.stop()
+  rmSync(localTmp, {recursive: true, force: true})
+  rmSync(remoteTmp, {recursive: true, force: true})
 })
 
 const url = () => {
@@ -58,7 +67,6 @@ describe('a lab on an SSH target (loopback sshd)', () => {
   it('virtio-qemu: up -> test -> down through --host ssh://root@127.0.0.1:PORT leaves the host exactly as before', async () => {
     const e = need()
     const before = snapshot(e)
-    const tempsBefore = sshTemps()
     const timings: string[] = []
     let up: Awaited<ReturnType<typeof cli>> | undefined
     try {
@@ -100,7 +108,55 @@ describe('a lab on an SSH target (loopback sshd)', () => {
     }
     expect(snapshot(e)).toEqual(before)
     // The transport's temp directories (control socket locally, scratch on the target) are gone too.
-    expect(sshTemps()).toEqual(tempsBefore)
+    expect(readdirSync(localTmp)).toEqual([])
+    expect(readdirSync(remoteTmp)).toEqual([])
+  })
+
+  it('the connection dropping mid-up is a failed step: virtlab reconnects and rolls back', async () => {
+    const e = need()
+    const before = snapshot(e)
+    let killed = 0
+    const up = await cli(e, ['up', 'virtio-qemu', '--driver', 'qemu', '--host', url()], {
+      timeoutMs: 480_000,
+      onStderr: (_child, stderr) => {
+        // QEMU runs on the target and up waits for the guest: kill the sshd side of the connection.
+        if (killed === 0 && /"type":"step-done","stepId":"vm:vm1:start"/.test(stderr)) killed = sshd?.killSessions('SIGKILL') ?? 0
+      },
+    })
+    expect(killed, `the connection was never cut:\n${up.stderr.slice(-3000)}`).toBeGreaterThan(0)
+    expect(up.code, up.stdout.slice(-2000)).toBe(1)
+    const error = (up.json as {error: {code: string; message: string; details?: {rolledBack?: string[]}}}).error
+    expect(error.code, error.message).toBe('STEP_FAILED')
+    expect(error.details?.rolledBack).toContain('vm:vm1:start')
+    expect(snapshot(e)).toEqual(before)
+    expect(readdirSync(localTmp)).toEqual([])
+  })
+
+  it('a target that stays down: up exits naming what is left there, and down --host finishes once it is back', async () => {
+    const e = need()
+    const before = snapshot(e)
+    let stopped: Promise<void> | undefined
+    const up = await cli(e, ['up', 'virtio-qemu', '--driver', 'qemu', '--host', url()], {
+      timeoutMs: 480_000,
+      onStderr: (_child, stderr) => {
+        if (stopped === undefined && /"type":"step-done","stepId":"vm:vm1:start"/.test(stderr)) stopped = sshd?.kill()
+      },
+    })
+    await stopped
+    expect(stopped, `the host was never taken down:\n${up.stderr.slice(-3000)}`).toBeDefined()
+    expect(up.code, up.stdout.slice(-2000)).toBe(1)
+    const error = (up.json as {error: {code: string; message: string; hint?: string; details?: {notUndone?: string[]}}}).error
+    expect(error.code, error.message).toBe('TARGET_UNREACHABLE')
+    expect(error.message).toContain('vm:vm1:start')
+    expect(error.hint).toContain(`virtlab down virtio-qemu --host ${url()}`)
+    expect(error.details?.notUndone).toContain('vm:vm1:start')
+    // The guest is still running on the target: nothing could be undone.
+    expect(snapshot(e).processes.length).toBeGreaterThan(before.processes.length)
+    await sshd?.restart()
+    const down = await cli(e, ['down', 'virtio-qemu', '--host', url()], {timeoutMs: 240_000})
+    expect(down.code, `down failed:\n${down.stdout.slice(-2000)}\n${down.stderr.slice(-3000)}`).toBe(0)
+    expect((down.json as DownResult).labs[0]?.undone).toContain('vm:vm1:start')
+    expect(snapshot(e)).toEqual(before)
   })
 
   it('a hostile --host is refused before ssh runs', async () => {
