@@ -137,10 +137,10 @@ const SCRIPTS = {
   symlink: 'ln -s -T -- "$1" "$2"',
   rename: 'mv -f -T -- "$1" "$2"',
   canOpen: 'if [ "$2" = w ]; then [ -w "$1" ]; else [ -r "$1" ]; fi',
-  readMany: 'while IFS= read -r p; do if b=$(base64 -w 0 -- "$p" 2>/dev/null); then printf "+%s\\n" "$b"; else echo -; fi; done',
-  readdirMany: 'while IFS= read -r p; do if [ -d "$p" ]; then printf "+%s\\n" "$(find -H "$p" -mindepth 1 -maxdepth 1 -printf "%f\\0" 2>/dev/null | base64 -w 0)"; else echo -; fi; done',
-  statMany: 'while IFS= read -r p; do if s=$(stat -c "%f %u %g %s" -- "$p" 2>/dev/null); then l=$(stat -L -c "%f %u %g %s" -- "$p" 2>/dev/null || echo -); printf "+%s\\n" "$(printf "%s|%s" "$s" "$l" | base64 -w 0)"; else echo -; fi; done',
-  readlinkMany: 'while IFS= read -r p; do if t=$(readlink -- "$p" 2>/dev/null); then printf "+%s\\n" "$(printf %s "$t" | base64 -w 0)"; else echo -; fi; done',
+  readMany: 'while IFS= read -r p; do if b=$(base64 -w 0 -- "$p" </dev/null 2>/dev/null); then printf "+%s\\n" "$b"; else echo -; fi; done',
+  readdirMany: 'while IFS= read -r p; do if [ -d "$p" ]; then printf "+%s\\n" "$(find -H "$p" -mindepth 1 -maxdepth 1 -printf "%f\\0" </dev/null 2>/dev/null | base64 -w 0)"; else echo -; fi; done',
+  statMany: 'while IFS= read -r p; do if s=$(stat -c "%f %u %g %s" -- "$p" </dev/null 2>/dev/null); then l=$(stat -L -c "%f %u %g %s" -- "$p" </dev/null 2>/dev/null || echo -); printf "+%s\\n" "$(printf "%s|%s" "$s" "$l" | base64 -w 0)"; else echo -; fi; done',
+  readlinkMany: 'while IFS= read -r p; do if t=$(readlink -- "$p" </dev/null 2>/dev/null); then printf "+%s\\n" "$(printf %s "$t" | base64 -w 0)"; else echo -; fi; done',
 } as const
 
 type Op = keyof typeof SCRIPTS
