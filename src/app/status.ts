@@ -169,10 +169,14 @@ async function labStatus(ctx: Context, lab: string, domains: {all: string[] | un
 }
 
 export async function statusLabs(ctx: Context, options: {lab?: string | undefined} = {}): Promise<StatusResult> {
-  const labs = options.lab === undefined ? await discoverLabs(ctx) : [labNameOf(options.lab)]
-  const all = await listDomains(ctx, true)
-  const running = all === undefined ? [] : ((await listDomains(ctx, false)) ?? [])
-  const processes = await listQemuProcesses(ctx)
+  // Independent questions to the target, asked at once (each is a round trip on a remote one).
+  const [labs, all, runningOrFail, processes] = await Promise.all([
+    options.lab === undefined ? discoverLabs(ctx) : Promise.resolve([labNameOf(options.lab)]),
+    listDomains(ctx, true),
+    listDomains(ctx, false),
+    listQemuProcesses(ctx),
+  ])
+  const running = all === undefined ? [] : (runningOrFail ?? [])
   const result: StatusResult = {labs: []}
   for (const lab of labs) result.labs.push(await labStatus(ctx, lab, {all, running}, processes))
   return result

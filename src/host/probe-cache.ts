@@ -259,11 +259,16 @@ export function isProbing(ctx: Context): boolean {
   return (ctx.target as {[PROBING]?: boolean})[PROBING] === true
 }
 
+export interface ProbeOptions {
+  /** Version and help queries the probe will make: run at prefetch time, concurrently. */
+  queries?: readonly (readonly string[])[]
+}
+
 /** probingContext + prefetchProbe, unless ctx is probing already. */
-export async function probing(ctx: Context): Promise<Context> {
+export async function probing(ctx: Context, options: ProbeOptions = {}): Promise<Context> {
   if (isProbing(ctx)) return ctx
   const probe = probingContext(ctx)
-  await prefetchProbe(probe)
+  await prefetchProbe(probe, options)
   return probe
 }
 
@@ -286,8 +291,16 @@ export function probingContext(ctx: Context): Context {
 }
 
 /** Fetch, in a few batches, what host probing reads (files, listings, device nodes, programs). */
-export async function prefetchProbe(ctx: Context, extra: {files?: string[]; dirs?: string[]} = {}): Promise<void> {
+/** Start version/help queries now, concurrently; the probe code's own calls get their answers. */
+export async function prefetchQueries(ctx: Context, queries: readonly (readonly string[])[]): Promise<void> {
+  if (!isProbing(ctx)) return
+  await Promise.all(queries.map((argv) => ctx.target.runner.run(argv, {allowFailure: true, timeoutMs: 15_000}).catch(() => undefined)))
+}
+
+export async function prefetchProbe(ctx: Context, extra: ProbeOptions & {files?: string[]; dirs?: string[]} = {}): Promise<void> {
   const {fs, runner, stateDir} = ctx.target
+  // Queries answer from the probe's memo later; a program that is missing fails here and is not remembered.
+  const queries = Promise.all((extra.queries ?? []).map((argv) => runner.run(argv, {allowFailure: true, timeoutMs: 15_000}).catch(() => undefined)))
   const [files] = await Promise.all([
     readMany(fs, [...FILES, `${stateDir}/kvm-probe.json`, ...(extra.files ?? [])]),
     readdirMany(fs, [...DIRS, ...(extra.dirs ?? [])]),
@@ -310,5 +323,6 @@ export async function prefetchProbe(ctx: Context, extra: {files?: string[]; dirs
   await Promise.all([
     readMany(fs, second),
     readdirMany(fs, [...nodes.map((n) => `/sys/devices/system/node/${n}/hugepages`), ...(release === undefined ? [] : [`/lib/modules/${release}`])]),
+    queries,
   ])
 }
