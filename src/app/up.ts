@@ -11,7 +11,7 @@ import {runChecks as realRunChecks, type CheckResult, type RunChecksOptions} fro
 import {VirtlabError} from '../errors.js'
 import type {HostFacts} from '../host/facts.js'
 import {probing} from '../host/probe-cache.js'
-import {autoAccelFor, autoOvsFor, gatherFacts as realGatherFacts} from '../host/probe.js'
+import {autoAccelFor, autoOvsFor, FACT_QUERIES, gatherFacts as realGatherFacts} from '../host/probe.js'
 import {ensureLibvirtd as realEnsureLibvirtd, type StartedDaemon} from '../host/daemons.js'
 import {ensureImage as realEnsureImage} from '../guest/image.js'
 import {loadLab} from '../lab/load.js'
@@ -48,6 +48,8 @@ export interface UpOptions {
 /** The modules `up` builds on (injectable for tests). */
 export interface UpDeps {
   gatherFacts: (ctx: Context) => Promise<HostFacts>
+  /** The queries gatherFacts will make, asked at once when the probe snapshot is taken. */
+  factQueries?: readonly (readonly string[])[]
   planLab: (source: string, options: PlanLabOptions, ctx: Context) => Promise<PlanLabResult>
   runChecks: (model: LabModel, ctx: Context, options: RunChecksOptions) => Promise<CheckResult[]>
   /** Start virtlogd/libvirtd when the libvirt driver needs them (returns what it started). */
@@ -58,6 +60,7 @@ export interface UpDeps {
 
 export const defaultUpDeps: UpDeps = {
   gatherFacts: (ctx) => realGatherFacts(ctx),
+  factQueries: FACT_QUERIES,
   planLab: realPlanLab,
   runChecks: realRunChecks,
   ensureLibvirtd: (ctx) => realEnsureLibvirtd(ctx),
@@ -117,7 +120,7 @@ function failedChecksError(lab: string, failed: CheckResult[]): VirtlabError {
 
 export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = defaultUpDeps): Promise<UpResult | UpDryRunResult> {
   // Facts and checks read the target in a few batches (one snapshot, src/host/probe-cache.ts).
-  const probe = await probing(ctx)
+  const probe = await probing(ctx, {queries: deps.factQueries ?? []})
   const facts = await deps.gatherFacts(probe)
   // A dry-run shows the lab as written even where this host lacks vhost-net (and says so in a note);
   // the real `up` refuses it there unless --allow-degraded.
