@@ -1,15 +1,15 @@
 /**
- * Writes schema/lab.schema.json from the TypeBox definition (src/lab/schema.ts).
+ * Writes schema/lab.schema.json from the TypeBox definition (src/lab/schema.ts), reference-aware for editors (src/lab/editor-schema.ts).
  * `npm run schema`; test/lab/schema-file.test.ts fails when the committed file is stale.
  */
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {labJsonSchema} from '../src/lab/schema.js'
+import {labEditorSchema} from '../src/lab/editor-schema.js'
 
 export function schemaText(): string {
-  return JSON.stringify(labJsonSchema(), null, 2) + '\n'
+  return JSON.stringify(labEditorSchema(), null, 2) + '\n'
 }
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')

@@ -49,8 +49,8 @@ export async function listLabFiles(dirs: readonly string[], env: LabFilesEnv): P
 
 /** The JSON Schema of the lab format (what schema/lab.schema.json holds). Loaded on demand: TypeBox is not needed to validate. */
 export async function labSchema(): Promise<Record<string, unknown>> {
-  const {labJsonSchema} = await import('../lab/schema.js')
-  return labJsonSchema() as Record<string, unknown>
+  const {labEditorSchema} = await import('../lab/editor-schema.js')
+  return labEditorSchema() as Record<string, unknown>
 }
 
 export interface InitOptions {

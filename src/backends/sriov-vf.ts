@@ -4,7 +4,7 @@
  * (@{vf-pci:<pf>:<vf>}, @{vf-pci-domain|bus|slot|function:<pf>:<vf>}) that the device provisioning
  * (src/devices/sriov.ts) resolves at apply time. libvirt <interface type='hostdev' managed='yes'>
  * (MAC and VLAN set through the PF by libvirt) or plain <hostdev> (attach: hostdev); QEMU
- * -device vfio-pci,host=<BDF>. labs-reference.md §4.2 step 5.
+ * -device vfio-pci,host=<BDF>. docs/labs/sriov.md#passing-a-vf-to-a-guest.
  */
 import type {SriovModel, VfModel} from '../lab/model.js'
 import type {NicSite} from '../compile/context.js'

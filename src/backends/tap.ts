@@ -2,7 +2,7 @@
  * What the two tap backends (virtio-qemu, vhost-net) share: a tap created by virtlab in the HOST
  * namespace (libvirt's QEMU opens taps in libvirtd's namespace), brought up and attached to the
  * NIC's switch; libvirt <interface type='ethernet'> with <target dev=... managed='no'/>; QEMU
- * -netdev tap,ifname=...,script=no,downscript=no. labs-reference.md §2.3 ("Pre-created tap").
+ * -netdev tap,ifname=...,script=no,downscript=no. docs/labs/vhost-net.md#the-tap-device.
  */
 import type {Step} from '../plan/step.js'
 import {assertArgSafe, type NicSite, names, nicId} from '../compile/context.js'
@@ -12,7 +12,7 @@ import {attachTapStep} from '../switches/index.js'
 import {netdevId} from './backend.js'
 import {driverAttrs, virtioNetDevice} from './virtio-net.js'
 
-const REF = 'labs-reference.md §2.3 (pre-created tap: ip tuntap add dev tap0 mode tap [multi_queue] [vnet_hdr])'
+const REF = 'docs/labs/vhost-net.md#the-tap-device (pre-created tap: ip tuntap add dev <tap> mode tap [multi_queue] vnet_hdr)'
 
 export function tapStepId(site: NicSite): string {
   return `tap:${nicId(site)}`

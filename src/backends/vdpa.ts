@@ -3,7 +3,7 @@
  * data path implemented by hardware or the kernel simulator. Its /dev/vhost-vdpa-N node exists only
  * after provisioning (src/devices/vdpa.ts), so artifacts carry the token @{vdpa-dev:<name>}.
  * libvirt <interface type='vdpa'><source dev=.../>, QEMU -netdev vhost-vdpa,vhostdev=...
- * labs-reference.md §5.3 steps 5-6.
+ * docs/labs/vdpa.md#giving-the-device-to-a-guest.
  */
 import type {VdpaModel} from '../lab/model.js'
 import {type NicSite, compileError} from '../compile/context.js'
@@ -31,7 +31,7 @@ export const vdpa: NicBackend = {
       throw compileError('VDPA_NOT_VHOST', `${site.vm.name} NIC ${site.nic.index}: vdpa device ${dev.name} is bound to ${dev.driver}, so the host kernel owns it`, 'Set driver: vhost_vdpa on the device to give it to a VM.')
     }
     if (dev.mgmtdev === 'vdpasim_net') {
-      site.env.notes.push(`${site.vm.name} NIC ${site.nic.index}: vdpasim_net loops TX back to RX: treat throughput as a liveness check (labs-reference.md §5.3 step 8)`)
+      site.env.notes.push(`${site.vm.name} NIC ${site.nic.index}: vdpasim_net loops TX back to RX: treat throughput as a liveness check (docs/labs/vdpa.md#what-the-simulator-measures)`)
     }
   },
   guestMac: (site) => vdpaTarget(site).mac,

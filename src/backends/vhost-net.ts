@@ -1,6 +1,6 @@
 /**
  * vhost-net: a tap with the in-kernel vhost-net backend; QEMU opens /dev/vhost-net and the kernel's
- * vhost worker moves the frames (labs-reference.md §2, §2.4). libvirt <driver name='vhost'
+ * vhost worker moves the frames (docs/labs/vhost-net.md#the-vhost-net-backend). libvirt <driver name='vhost'
  * [queues='N']/> (explicit, so a host without vhost-net fails instead of silently falling back),
  * QEMU -netdev tap,...,vhost=on.
  *

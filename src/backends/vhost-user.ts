@@ -2,11 +2,11 @@
  * vhost-user: the virtqueues are served by a userspace switch (OVS-DPDK) over a unix socket; guest
  * memory is shared (memfd or hugepages) so the OVS PMD thread can reach it. QEMU is the vhost-user
  * server and OVS connects as a client (dpdkvhostuserclient), so OVS can restart
- * (labs-reference.md §3.2 steps 7, 9, 10). qemuMode 'client' pairs with a dpdkvhostuser port
+ * (docs/labs/vhost-user.md#the-vhost-user-ports). qemuMode 'client' pairs with a dpdkvhostuser port
  * (OVS is the server; the socket is in OVS's run directory).
  *
  * Under TCG, QEMU 7.2 segfaults in vhost_net_start when the guest enables MSI-X on a vhost-user
- * NIC: vectors=0 (QEMU) / -global virtio-net-pci.vectors=0 (libvirt) (this-machine.md).
+ * NIC: vectors=0 (QEMU) / -global virtio-net-pci.vectors=0 (libvirt) (docs/labs/host.md#tcg-hosts).
  */
 import type {Step} from '../plan/step.js'
 import {type NicSite, compileError, names, nicId, paths} from '../compile/context.js'
@@ -17,7 +17,7 @@ import {portStep} from '../switches/ovs.js'
 import {netdevId, type NicBackend} from './backend.js'
 import {driverAttrs, hasDriverAttrs, virtioNetDevice} from './virtio-net.js'
 
-const REF = 'labs-reference.md §3.2 step 7 (dpdkvhostuserclient, options:vhost-server-path) and step 9 (QEMU -chardev socket,server=on)'
+const REF = 'docs/labs/vhost-user.md#the-vhost-user-ports (dpdkvhostuserclient, options:vhost-server-path; QEMU -chardev socket,server=on)'
 
 /** The vhost-user socket of a NIC: <runDir>/vhu/<port>.sock (QEMU server), or OVS's <rundir>/<port> (OVS server). */
 export function vhostUserSocket(site: NicSite): string {
@@ -39,7 +39,7 @@ function vhuDirStep(site: NicSite): Step {
       : {kind: 'mkdir', path: paths.vhostUserDir(site.env), mode: 0o755},
     undo: {kind: 'action', action: {kind: 'remove', path: paths.vhostUserDir(site.env), recursive: true}},
     dependsOn: ['rundir'],
-    ref: 'this-machine.md (libvirt runs QEMU as libvirt-qemu: the socket directory must be writable by it)',
+    ref: 'docs/labs/vhost-user.md#the-vhost-user-socket (libvirt runs QEMU as libvirt-qemu: the socket directory must be writable by it)',
   })
 }
 

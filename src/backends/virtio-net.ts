@@ -6,7 +6,7 @@ import {netdevId} from './backend.js'
 export interface VirtioDeviceOptions {
   /** Multiqueue: mq=on and 2N+2 MSI-X vectors (when N > 1). */
   queues: number
-  /** QEMU 7.2 under TCG segfaults starting a vhost-user NIC with MSI-X: vectors=0 (this-machine.md). */
+  /** QEMU 7.2 under TCG segfaults starting a vhost-user NIC with MSI-X: vectors=0 (docs/labs/host.md#tcg-hosts). */
   vectorsZero: boolean
   extra?: string[]
 }

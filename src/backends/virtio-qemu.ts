@@ -1,7 +1,7 @@
 /**
  * virtio-qemu: the virtio-net device is emulated by QEMU in userspace and frames leave through a
  * tap (vhost off). The slow baseline. libvirt <driver name='qemu'/> forces the userspace backend
- * (labs-reference.md §2.1, RHEL "disabling vhost-net"); QEMU -netdev tap,...,vhost=off.
+ * (docs/labs/virtio-qemu.md#the-userspace-backend, RHEL "disabling vhost-net"); QEMU -netdev tap,...,vhost=off.
  */
 import type {NicBackend} from './backend.js'
 import {tapHostSteps, tapInterface, tapQemuArgs} from './tap.js'

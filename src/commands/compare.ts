@@ -16,7 +16,7 @@ export default class Compare extends VirtlabCommand {
   }
   static override flags = {
     format: Flags.string({description: 'output format', options: ['table', 'markdown'], default: 'table'}),
-    out: Flags.string({description: 'write the table to this file instead of stdout'}),
+    out: Flags.string({description: 'write the table to this file instead of stdout; an existing directory (or a path ending in /) gets both formats: compare.txt, compare.md'}),
   }
 
   async run(): Promise<CompareOutput> {
@@ -26,7 +26,7 @@ export default class Compare extends VirtlabCommand {
     const result = await compareResults(ctx.operator.fs, {files: argv.map(String), format: flags.format as CompareFormat, out: flags.out})
     if (this.jsonEnabled()) return result
     if (result.out === undefined) process.stdout.write(result.text)
-    else this.logToStderr(`wrote ${result.out}`)
+    else this.logToStderr(`wrote ${result.written.join(', ')}`)
     return result
   }
 }

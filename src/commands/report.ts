@@ -7,25 +7,30 @@ import {VirtlabError} from '../errors.js'
 import {parsePercent} from '../report/thresholds.js'
 
 export default class Report extends VirtlabCommand {
-  static override description = 'Report result files: a terminal table, Markdown (for $GITHUB_STEP_SUMMARY), an SVG bar chart with min/max whiskers, or JUnit XML with each case passing or failing against thresholds. Exits 1 when a case fails a threshold'
+  static override description = 'Report result files (or what `virtlab test --json` printed): a terminal table, Markdown (for $GITHUB_STEP_SUMMARY), an SVG bar chart with min/max whiskers, one self-contained HTML page (table, chart, provenance), or JUnit XML with each case passing or failing against thresholds. With any threshold, a degraded or unverified result fails unless --allow-degraded. Exits 1 when a case fails'
   static override examples = [
     '<%= config.bin %> report results/*.json',
     '<%= config.bin %> report results/*.json --format markdown >> "$GITHUB_STEP_SUMMARY"',
     '<%= config.bin %> report results/*.json --format svg --out throughput.svg',
     '<%= config.bin %> report results/*.json --format junit --out junit.xml --min-gbps 1 --max-loss 0.1',
     '<%= config.bin %> report results/*.json --baseline main/results.json --max-regression 10%',
+    '<%= config.bin %> report results/*.json --format html --out report.html',
+    '<%= config.bin %> report results/*.json --out ci-report/ --min-gbps 1 --max-latency-us 500',
   ]
   static override strict = false
   static override args = {
     files: Args.string({description: 'result files or directories (several allowed)', required: true}),
   }
   static override flags = {
-    format: Flags.string({description: 'output format', options: ['table', 'markdown', 'svg', 'junit'], default: 'table'}),
-    out: Flags.string({description: 'write the report to this file instead of stdout'}),
+    format: Flags.string({description: 'output format', options: ['table', 'markdown', 'svg', 'junit', 'html'], default: 'table'}),
+    out: Flags.string({description: 'write the report to this file instead of stdout; an existing directory (or a path ending in /) gets every format: report.txt, report.md, report.svg, report.html, junit.xml'}),
     'min-gbps': Flags.string({description: 'fail a case whose median throughput is below this (Gbit/s)'}),
     'max-loss': Flags.string({description: 'fail a case whose loss is above this percentage'}),
     baseline: Flags.string({description: 'a result file (or directory) to compare against'}),
-    'max-regression': Flags.string({description: 'fail a case more than this percentage slower than the baseline (default 10%)'}),
+    'max-regression': Flags.string({description: 'fail a case more than this percentage slower than the baseline (default 10%); a case whose CV exceeds the gate fails as inconclusive'}),
+    'max-latency-us': Flags.string({description: 'fail a case whose RTT p99 is above this many microseconds (or that has no latency measurement)'}),
+    'allow-degraded': Flags.boolean({description: 'let degraded or unverified results pass the thresholds (they stay labelled)', default: false}),
+    'allow-noisy': Flags.boolean({description: 'let a regression gate narrower than the measured CV pass with a warning instead of failing as inconclusive', default: false}),
   }
 
   async run(): Promise<ReportOutput> {
@@ -44,15 +49,19 @@ export default class Report extends VirtlabCommand {
       out: flags.out,
       minGbps: number(flags['min-gbps'], '--min-gbps'),
       maxLossPct: flags['max-loss'] === undefined ? undefined : parsePercent(flags['max-loss'], '--max-loss'),
+      maxLatencyUs: number(flags['max-latency-us'], '--max-latency-us'),
+      allowDegraded: flags['allow-degraded'],
+      allowNoisy: flags['allow-noisy'],
       baseline: flags.baseline,
       maxRegressionPct: flags['max-regression'] === undefined ? undefined : parsePercent(flags['max-regression'], '--max-regression'),
     })
     if (!result.pass) process.exitCode = 1
     if (this.jsonEnabled()) return result
     if (result.out === undefined) process.stdout.write(result.text)
-    else this.logToStderr(`wrote ${result.out}`)
+    else this.logToStderr(`wrote ${result.written.join(', ')}`)
     const failed = result.cases.filter((c) => !c.pass)
     for (const c of failed) this.logToStderr(`FAIL ${c.key}: ${c.failures.join('; ')}`)
+    for (const c of result.cases.filter((v) => v.warnings.length > 0)) this.logToStderr(`warning ${c.key}: ${c.warnings.join('; ')}`)
     return result
   }
 }

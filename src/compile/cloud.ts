@@ -1,7 +1,7 @@
 /**
  * A VM on a cloud image: a qcow2 overlay on the image (the image itself is never written) and a
  * cloud-init NoCloud seed ISO (meta-data, user-data, network-config with the NICs' addresses
- * matched by MAC). labs-reference.md §2.2 step 4 (qemu-img create -b).
+ * matched by MAC). docs/labs/host.md#cloud-images (qemu-img create -b).
  */
 import {stringify} from 'yaml'
 
@@ -48,7 +48,7 @@ export function cloudImageSteps(site: VmSite): Step[] {
       check: {kind: 'file-exists', path: overlay},
       undo: {kind: 'action', action: {kind: 'remove', path: overlay}},
       dependsOn: ['rundir'],
-      ref: 'labs-reference.md §2.2 step 4 (qemu-img create -f qcow2 -b <base> <overlay>)',
+      ref: 'docs/labs/host.md#cloud-images (qemu-img create -f qcow2 -b <base> <overlay>)',
     }),
     step({
       id: `${id}:seed:dir`,

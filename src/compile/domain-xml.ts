@@ -1,7 +1,7 @@
 /**
  * The libvirt domain of a VM, built as an element tree (src/compile/xml.ts) and serialised by
- * fast-xml-parser: never by string concatenation. libvirt formatdomain; labs-reference.md §2.2,
- * §3.1-3.2 (memoryBacking, cputune, NUMA memAccess), this-machine.md (TCG, memfd, vectors=0).
+ * fast-xml-parser: never by string concatenation. libvirt formatdomain; docs/labs/host.md,
+ * docs/labs/vhost-user.md#shared-guest-memory (memoryBacking, cputune, NUMA memAccess), docs/labs/host.md#tcg-hosts (TCG, memfd, vectors=0).
  */
 import {backendFor} from '../backends/index.js'
 import {deriveUuid} from './ids.js'

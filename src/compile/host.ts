@@ -1,6 +1,6 @@
 /**
  * Host preparation: kernel modules, required device nodes, hugepages and the hugetlbfs mount, the
- * run directory and the lab's network namespace. labs-reference.md §1.
+ * run directory and the lab's network namespace. docs/labs/host.md.
  */
 import type {HugepagesModel} from '../lab/model.js'
 import type {Check, Step} from '../plan/step.js'
@@ -8,7 +8,7 @@ import {MODULE_EVIDENCE} from '../host/probe.js'
 import {assertArgSafe, type CompileEnv} from './context.js'
 import {exec, execMatches, execOk, lineWord, linkUpStep, step, undoExec} from './steps.js'
 
-const REF_PREREQ = 'labs-reference.md §1 (common host prerequisites)'
+const REF_PREREQ = 'docs/labs/host.md#kernel-modules-and-device-nodes'
 
 export interface HostSteps {
   steps: Step[]
@@ -94,7 +94,7 @@ export function hostSteps(env: CompileEnv): HostSteps {
       action: {kind: 'write', path, value: String(hp.count)},
       check: {kind: 'file-equals', path, value: String(hp.count)},
       undo: {kind: 'restore-file', path},
-      ref: 'labs-reference.md §1 (hugepages: nr_hugepages per size / per node), §3.2 step 1',
+      ref: 'docs/labs/host.md#hugepages (nr_hugepages per size / per node)',
     }))
     assertArgSafe('hugetlbfs mount', hp.mount, /^\/[A-Za-z0-9_./+@:-]*$/)
     steps.push(
@@ -105,7 +105,7 @@ export function hostSteps(env: CompileEnv): HostSteps {
         action: {kind: 'mkdir', path: hp.mount, mode: 0o755},
         check: {kind: 'file-exists', path: hp.mount},
         undo: {kind: 'action', action: {kind: 'remove', path: hp.mount}},
-        ref: 'labs-reference.md §1 (hugetlbfs mounted)',
+        ref: 'docs/labs/host.md#hugepages (hugetlbfs mounted)',
       }),
       step({
         id: 'mount:hugetlbfs',
@@ -115,7 +115,7 @@ export function hostSteps(env: CompileEnv): HostSteps {
         check: execOk(['findmnt', '--types', 'hugetlbfs', '--mountpoint', hp.mount]),
         undo: undoExec(['umount', hp.mount]),
         dependsOn: ['mkdir:hugetlbfs'],
-        ref: 'labs-reference.md §1 (mount -t hugetlbfs none /dev/hugepages)',
+        ref: 'docs/labs/host.md#hugepages (mount -t hugetlbfs none /dev/hugepages)',
       }),
     )
     memorySteps.push('hugepages', 'mount:hugetlbfs')
@@ -131,7 +131,7 @@ export function hostSteps(env: CompileEnv): HostSteps {
       action: {kind: 'mkdir', path: runBase, mode: 0o755},
       check: {kind: 'file-exists', path: runBase},
       undo: undoExec(['rmdir', '--ignore-fail-on-non-empty', runBase], [1]),
-      ref: 'the run directory base (/run/virtlab by default)',
+      ref: 'docs/labs/host.md#the-run-directory (the run directory base, /run/virtlab by default)',
     }))
   }
   steps.push(step({
@@ -144,7 +144,7 @@ export function hostSteps(env: CompileEnv): HostSteps {
       ? {kind: 'mkdir', path: env.runDir, mode: 0o775, owner: {user: 'root', group: 'libvirt-qemu'}}
       : {kind: 'mkdir', path: env.runDir, mode: 0o755},
     undo: {kind: 'action', action: {kind: 'remove', path: env.runDir, recursive: true}},
-    ref: 'this-machine.md (libvirt runs QEMU as libvirt-qemu)',
+    ref: 'docs/labs/host.md#the-run-directory (libvirt runs QEMU as libvirt-qemu)',
     dependsOn: runBase !== '' && runBase !== '/' ? ['runbase'] : [],
   }))
 
@@ -158,7 +158,7 @@ export function hostSteps(env: CompileEnv): HostSteps {
         action: exec(['ip', 'netns', 'add', ns]),
         check: execMatches(['ip', 'netns', 'list'], lineWord(ns)),
         undo: undoExec(['ip', 'netns', 'delete', ns], [1]),
-        ref: 'this-machine.md "Tap guest (host side in a namespace the lab owns)"',
+        ref: 'docs/labs/host.md#the-lab-network-namespace',
       }),
       linkUpStep({id: 'netns:lo', title: `Bring loopback up in ${ns}`, phase: 'host', netns: ns, ifname: 'lo', dependsOn: ['netns']}),
     )

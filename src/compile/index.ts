@@ -155,7 +155,7 @@ function dedupeSteps(steps: Step[]): Step[] {
 function libvirtVmSteps(site: VmSite, name: string, xml: string, startDeps: string[]): Step[] {
   const {env, vm} = site
   const file = paths.domainXml(env, vm.name)
-  const ref = 'labs-reference.md §2.2 step 7, §2.6 (virsh define/start; destroy/undefine at teardown)'
+  const ref = 'docs/labs/host.md#guests-under-libvirt-or-plain-qemu (virsh define/start; destroy/undefine at teardown)'
   return [
     step({
       id: `vm:${vm.name}:xml`,
@@ -229,7 +229,7 @@ function guestReadySteps(site: VmSite): Step[] {
         failMessage: `${goneMessage}; see ${log}`,
       },
       dependsOn: [last],
-      ref: 'guest/init.sh (ready marker after qemu-ga opened its port)',
+      ref: 'docs/labs/host.md#the-built-in-guest-and-its-agent (ready marker after qemu-ga opened its port)',
     }))
     last = `vm:${vm.name}:ready`
   }
@@ -248,7 +248,7 @@ function guestReadySteps(site: VmSite): Step[] {
         failMessage: goneMessage,
       },
       dependsOn: [last],
-      ref: 'libvirt virsh qemu-agent-command; QEMU guest agent guest-ping',
+      ref: 'docs/labs/host.md#the-built-in-guest-and-its-agent (virsh qemu-agent-command; guest-ping)',
     }))
   }
   return steps
@@ -276,7 +276,7 @@ function qemuVmStep(site: VmSite, argv: Argv, startDeps: string[]): Step {
     undo: stopByPidfile(`QEMU of ${vm.name}`, pidfile),
     dependsOn: startDeps,
     timeoutMs: 120_000,
-    ref: 'labs-reference.md §2.3 (plain QEMU -netdev tap), §3.2 step 9 (QEMU for a dpdkvhostuserclient port)',
+    ref: 'docs/labs/host.md#guests-under-libvirt-or-plain-qemu (plain QEMU)',
   })
 }
 

@@ -1,7 +1,7 @@
 /**
  * The QEMU command line of a VM run directly by virtlab (driver: qemu). One argv array, never a
  * shell string; QEMU daemonizes and writes a pidfile, which is how virtlab finds and stops it.
- * labs-reference.md §2.3 (plain QEMU), §3.2 step 9, this-machine.md (TCG guest on vhost-user).
+ * docs/labs/host.md#guests-under-libvirt-or-plain-qemu, docs/labs/vhost-user.md#the-vhost-user-ports, docs/labs/host.md#tcg-hosts (TCG guest on vhost-user).
  */
 import {backendFor} from '../backends/index.js'
 import type {Argv} from '../plan/step.js'

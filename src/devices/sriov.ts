@@ -1,6 +1,6 @@
 /**
- * SR-IOV provisioning as plan steps (labs-reference.md §4.1-4.4; kernel pci-iov-howto,
- * drivers/pci/iov.c sriov_numvfs_store; ip-link(8); avocado-vt utils_sriov; §5.5 for switchdev).
+ * SR-IOV provisioning as plan steps (docs/labs/sriov.md; kernel pci-iov-howto,
+ * drivers/pci/iov.c sriov_numvfs_store; ip-link(8); avocado-vt utils_sriov; docs/labs/vdpa.md#hardware-vdpa-mlx5-vfs-in-switchdev for switchdev).
  *
  * Per PF, in order:
  *   record    the PF's state (and refuse early: no such PF, no SR-IOV, more VFs than sriov_totalvfs)
@@ -25,7 +25,7 @@ import type {Action, Argv, Check, Step} from '../plan/step.js'
 import {token} from '../plan/tokens.js'
 import {isBdf, pfDevicePath} from './sysfs.js'
 
-export const LABS_REF_SRIOV = 'labs-reference.md §4.2'
+export const LABS_REF_SRIOV = 'docs/labs/sriov.md#creating-the-vfs'
 
 export interface DeviceStepOptions {
   /** The lab's run directory (records of previous device state go to <runDir>/sriov and <runDir>/vdpa). */
@@ -170,7 +170,7 @@ function pfSteps(model: LabModel, s: SriovModel, opts: DeviceStepOptions, rootDe
     title: `${s.name}: check PF ${name} (SR-IOV capable, at least ${s.vfs} VFs) and record its state`,
     action: {kind: 'file', path: recordPath(opts.runDir, s, 'pf'), content: token('sriov-pf', ...P, s.vfs), mode: 0o600},
     undo: {kind: 'action', action: {kind: 'remove', path: recordPath(opts.runDir, s, 'pf')}},
-    ref: 'labs-reference.md §4.1',
+    ref: 'docs/labs/sriov.md#prerequisites-and-checks',
   })
   add({
     id: id('numvfs-zero'),
@@ -179,7 +179,7 @@ function pfSteps(model: LabModel, s: SriovModel, opts: DeviceStepOptions, rootDe
     check: {kind: 'any', checks: [{kind: 'file-equals', path: numvfs, value: '0'}, {kind: 'file-equals', path: numvfs, value: String(s.vfs)}]},
     // 0 -> previous count: kernel-correct, the numvfs step's undo has written 0 before this runs.
     undo: {kind: 'restore-file', path: numvfs},
-    ref: 'labs-reference.md §4.1 (EBUSY: write 0 first)',
+    ref: 'docs/labs/sriov.md#creating-the-vfs (EBUSY: write 0 first)',
   })
   const autoprobe = `${D}/sriov_drivers_autoprobe`
   const ap = s.driversAutoprobe ? '1' : '0'
@@ -202,7 +202,7 @@ function pfSteps(model: LabModel, s: SriovModel, opts: DeviceStepOptions, rootDe
     title: `${s.name}: re-read sriov_numvfs (the driver may enable fewer than ${s.vfs}) and record the VFs`,
     action: {kind: 'file', path: recordPath(opts.runDir, s, 'vfs'), content: token('sriov-vfs', ...P, s.vfs), mode: 0o600},
     undo: {kind: 'action', action: {kind: 'remove', path: recordPath(opts.runDir, s, 'vfs')}},
-    ref: 'labs-reference.md §4.1 ("%d VFs requested; only %d enabled")',
+    ref: 'docs/labs/sriov.md#creating-the-vfs ("%d VFs requested; only %d enabled")',
   })
   if (s.eswitchMode === 'switchdev') {
     add({
@@ -211,7 +211,7 @@ function pfSteps(model: LabModel, s: SriovModel, opts: DeviceStepOptions, rootDe
       action: exec(['devlink', 'dev', 'eswitch', 'set', `pci/${pfBdf}`, 'mode', 'switchdev']),
       check: {kind: 'exec-stdout', argv: ['devlink', '-j', 'dev', 'eswitch', 'show', `pci/${pfBdf}`], pattern: '"mode":\\s*"switchdev"'},
       undo: {kind: 'action', action: exec(['devlink', 'dev', 'eswitch', 'set', `pci/${pfBdf}`, 'mode', 'legacy'])},
-      ref: 'labs-reference.md §5.5 step 4',
+      ref: 'docs/labs/vdpa.md#hardware-vdpa-mlx5-vfs-in-switchdev (devlink eswitch mode switchdev)',
     })
   }
 
@@ -236,7 +236,7 @@ function pfSteps(model: LabModel, s: SriovModel, opts: DeviceStepOptions, rootDe
         title: `${s.name}: VF ${i} ${link.set.join(' ')}`,
         action: exec(['ip', 'link', 'set', 'dev', pfNetdev, 'vf', String(i), ...link.set]),
         undo: {kind: 'action', action: exec(['ip', 'link', 'set', 'dev', pfNetdev, 'vf', String(i), ...link.restore])},
-        ref: 'labs-reference.md §4.2 step 4 (ip-link(8))',
+        ref: 'docs/labs/sriov.md#vf-settings-through-the-pf (ip-link(8))',
       })
     }
     if (vf.driver === 'vfio-pci') {
@@ -276,7 +276,7 @@ function pfSteps(model: LabModel, s: SriovModel, opts: DeviceStepOptions, rootDe
         title: `${s.name}: VF ${i}'s IOMMU group is viable (every device on vfio-pci or unbound)`,
         action: {kind: 'file', path: recordPath(opts.runDir, s, `vf${i}.iommu`), content: token('vf-iommu', ...P, i), mode: 0o600},
         undo: {kind: 'action', action: {kind: 'remove', path: recordPath(opts.runDir, s, `vf${i}.iommu`)}},
-        ref: 'labs-reference.md §1 (IOMMU, VFIO)',
+        ref: 'docs/labs/sriov.md#iommu-and-vfio',
       })
     } else {
       linkStep()
@@ -296,7 +296,7 @@ function pfSteps(model: LabModel, s: SriovModel, opts: DeviceStepOptions, rootDe
         title: `${s.name}: VF ${i}'s ${what} up`,
         action: exec(['ip', 'link', 'set', 'dev', dev, 'up']),
         undo: {kind: 'action', action: exec(['ip', 'link', 'set', 'dev', dev, 'down'])},
-        ref: 'labs-reference.md §5.5 step 6',
+        ref: 'docs/labs/vdpa.md#hardware-vdpa-mlx5-vfs-in-switchdev (VF representors)',
       })
       const ovs = opts.ovs?.(vf.switch) ?? {dbArgs: [], bridgeStepId: undefined}
       add({
@@ -306,7 +306,7 @@ function pfSteps(model: LabModel, s: SriovModel, opts: DeviceStepOptions, rootDe
         action: exec(['ovs-vsctl', ...ovs.dbArgs, '--may-exist', 'add-port', vf.switch, dev, '--', 'set', 'Port', dev, `external-ids:virtlab-lab=${model.name}`]),
         undo: {kind: 'action', action: exec(['ovs-vsctl', ...ovs.dbArgs, '--if-exists', 'del-port', vf.switch, dev])},
         dependsOn: [...prev, ...(ovs.bridgeStepId === undefined ? [] : [ovs.bridgeStepId])],
-        ref: 'labs-reference.md §5.5 step 7',
+        ref: 'docs/labs/vdpa.md#hardware-vdpa-mlx5-vfs-in-switchdev (representors on the switch)',
       })
     }
   }

@@ -1,6 +1,6 @@
 /**
  * Where SR-IOV and vDPA devices live in sysfs, and reading them through HostFs. Paths follow the
- * kernel's pci-iov-howto and the sysfs-bus-vdpa ABI (labs-reference.md §4.1, §5.1):
+ * kernel's pci-iov-howto and the sysfs-bus-vdpa ABI (docs/labs/sriov.md, docs/labs/vdpa.md):
  *   a PF by netdev:   /sys/class/net/<pf>/device/{sriov_totalvfs,sriov_numvfs,virtfn<i>,...}
  *   a PF by address:  /sys/bus/pci/devices/<bdf>/...
  *   a VF:             <pf device>/virtfn<i> -> ../<vf bdf>

@@ -1,5 +1,5 @@
 /**
- * vDPA provisioning as plan steps (labs-reference.md §5; vdpa(8), sysfs-bus-vdpa ABI,
+ * vDPA provisioning as plan steps (docs/labs/vdpa.md; vdpa(8), sysfs-bus-vdpa ABI,
  * drivers/vdpa/vdpa_sim/vdpa_sim_net.c, avocado-vt utils_vdpa).
  *
  *   modules   modprobe the bus driver (vhost_vdpa / virtio_vdpa) and the device's driver
@@ -18,7 +18,7 @@ import type {Action, Argv, Check, Step} from '../plan/step.js'
 import {token} from '../plan/tokens.js'
 import {type DeviceStepOptions, labNetns, sriovTailStepId} from './sriov.js'
 
-export const LABS_REF_VDPA = 'labs-reference.md §5.3'
+export const LABS_REF_VDPA = 'docs/labs/vdpa.md#creating-the-device'
 
 export function vdpaRecordDir(runDir: string): string {
   return `${runDir.replace(/\/+$/, '')}/vdpa`
@@ -83,7 +83,7 @@ export function vdpaAddArgv(d: VdpaModel): Argv {
 
 /**
  * The steps that create every vDPA device of a lab (phase 'devices'). When the lab also has SR-IOV
- * PFs, devices on pci/ management devices wait for the PFs' provisioning (mlx5 VFs, §5.5).
+ * PFs, devices on pci/ management devices wait for the PFs' provisioning (mlx5 VFs, docs/labs/vdpa.md#hardware-vdpa-mlx5-vfs-in-switchdev).
  */
 export function vdpaSteps(model: LabModel, opts: DeviceStepOptions): Step[] {
   if (opts.runDir.includes(':')) throw new VirtlabError('RUN_DIR_INVALID', `internal: run directory ${opts.runDir} must not contain ":"`)
@@ -135,7 +135,7 @@ export function vdpaSteps(model: LabModel, opts: DeviceStepOptions): Step[] {
       check: exists(`/sys/module/${m.module}`),
       undo: {kind: 'action', action: exec(m.hardware ? ['rmmod', m.module] : ['modprobe', '-r', m.module])},
       dependsOn: m.afterSriov ? [...prev, ...sriovTails] : prev,
-      ref: 'labs-reference.md §5.1, §5.3 step 1',
+      ref: 'docs/labs/vdpa.md#kernel-modules-and-the-vdpa-bus',
     })
   }
   add({
@@ -143,7 +143,7 @@ export function vdpaSteps(model: LabModel, opts: DeviceStepOptions): Step[] {
     title: 'the vdpa bus is there (module vdpa)',
     action: {kind: 'wait', what: 'the vdpa bus (/sys/bus/vdpa, module vdpa)', until: {kind: 'all', checks: [exists('/sys/module/vdpa'), exists('/sys/bus/vdpa/devices')]}, timeoutMs: 5000, intervalMs: 200},
     undo: {kind: 'none'},
-    ref: 'labs-reference.md §5.1 (sysfs-bus-vdpa)',
+    ref: 'docs/labs/vdpa.md#kernel-modules-and-the-vdpa-bus (sysfs-bus-vdpa)',
   })
 
   for (const d of model.vdpa) {
@@ -151,7 +151,7 @@ export function vdpaSteps(model: LabModel, opts: DeviceStepOptions): Step[] {
     const id = (...parts: string[]) => ['vdpa', n, ...parts].join(':')
     const rec = `${vdpaRecordDir(opts.runDir)}/${n}`
     if (d.mgmtdev.startsWith('pci/')) {
-      // vp_vdpa (labs-reference.md §5.4): a virtio-net device is taken from virtio-pci and given
+      // vp_vdpa (docs/labs/vdpa.md#the-vp_vdpa-variant): a virtio-net device is taken from virtio-pci and given
       // to vp-vdpa with new_id. Every step is skipped for other vendors (an mlx5 VF is ready as is).
       const bdf = d.mgmtdev.slice(4).toLowerCase()
       const dev = `/sys/bus/pci/devices/${bdf}`
@@ -163,7 +163,7 @@ export function vdpaSteps(model: LabModel, opts: DeviceStepOptions): Step[] {
         action: {kind: 'file', path: `${rec}.pci.json`, content: token('pci-state', bdf), mode: 0o600},
         check: notVirtio,
         undo: {kind: 'action', action: {kind: 'remove', path: `${rec}.pci.json`}},
-        ref: 'labs-reference.md §5.4',
+        ref: 'docs/labs/vdpa.md#the-vp_vdpa-variant',
       })
       add({
         id: id('pci-unbind'),
@@ -171,7 +171,7 @@ export function vdpaSteps(model: LabModel, opts: DeviceStepOptions): Step[] {
         action: write(`${dev}/driver/unbind`, bdf),
         check: {kind: 'any', checks: [notVirtio, {kind: 'not', check: exists(`${dev}/driver`)}, onVpVdpa]},
         undo: {kind: 'action', action: write(`/sys/bus/pci/drivers/${token('saved', `${rec}.pci.json`, 'driver')}/bind`, bdf)},
-        ref: 'labs-reference.md §5.4',
+        ref: 'docs/labs/vdpa.md#the-vp_vdpa-variant',
       })
       add({
         id: id('pci-new-id'),
@@ -179,7 +179,7 @@ export function vdpaSteps(model: LabModel, opts: DeviceStepOptions): Step[] {
         action: write('/sys/bus/pci/drivers/vp-vdpa/new_id', token('pci-id', bdf)),
         check: {kind: 'any', checks: [notVirtio, onVpVdpa]},
         undo: {kind: 'actions', actions: [write('/sys/bus/pci/drivers/vp-vdpa/remove_id', token('pci-id', bdf)), write('/sys/bus/pci/drivers/vp-vdpa/unbind', bdf)]},
-        ref: 'labs-reference.md §5.4',
+        ref: 'docs/labs/vdpa.md#the-vp_vdpa-variant',
       })
     }
     add({
@@ -187,7 +187,7 @@ export function vdpaSteps(model: LabModel, opts: DeviceStepOptions): Step[] {
       title: `${n}: management device ${d.mgmtdev} is listed by vdpa mgmtdev show`,
       action: {kind: 'wait', what: `vDPA management device ${d.mgmtdev} (vdpa -j mgmtdev show; the simulator's is vdpasim_net)`, until: {kind: 'exec-stdout', argv: ['vdpa', '-j', 'mgmtdev', 'show'], pattern: `"${escapeRegExp(d.mgmtdev)}"\\s*:`}, timeoutMs: 10_000, intervalMs: 500},
       undo: {kind: 'none'},
-      ref: 'labs-reference.md §5.2',
+      ref: 'docs/labs/vdpa.md#the-vdpa-tool',
     })
     add({
       id: id('add'),
@@ -195,7 +195,7 @@ export function vdpaSteps(model: LabModel, opts: DeviceStepOptions): Step[] {
       action: exec(vdpaAddArgv(d)),
       check: {kind: 'exec-ok', argv: ['vdpa', 'dev', 'show', n]},
       undo: {kind: 'action', action: exec(['vdpa', 'dev', 'del', n])},
-      ref: 'labs-reference.md §5.3 step 3',
+      ref: 'docs/labs/vdpa.md#creating-the-device',
     })
     const sys = `/sys/bus/vdpa/devices/${n}`
     add({
@@ -212,7 +212,7 @@ export function vdpaSteps(model: LabModel, opts: DeviceStepOptions): Step[] {
       check: {kind: 'any', checks: [{kind: 'not', check: exists(`${sys}/driver`)}, bound]},
       // The device is deleted by the add step's undo; nothing to rebind.
       undo: {kind: 'none'},
-      ref: 'labs-reference.md §5.3 step 7',
+      ref: 'docs/labs/vdpa.md#binding-the-bus-driver',
     })
     add({
       id: id('bind'),
@@ -220,7 +220,7 @@ export function vdpaSteps(model: LabModel, opts: DeviceStepOptions): Step[] {
       action: write(`/sys/bus/vdpa/drivers/${d.driver}/bind`, n),
       check: bound,
       undo: {kind: 'action', action: write(`/sys/bus/vdpa/drivers/${d.driver}/unbind`, n)},
-      ref: 'labs-reference.md §5.3 step 7',
+      ref: 'docs/labs/vdpa.md#binding-the-bus-driver',
     })
     if (d.driver === 'vhost_vdpa') {
       add({
@@ -228,7 +228,7 @@ export function vdpaSteps(model: LabModel, opts: DeviceStepOptions): Step[] {
         title: `${n}: /dev/vhost-vdpa-N appears`,
         action: {kind: 'wait', what: `the vhost-vdpa character device of ${n}`, until: exists(token('vdpa-dev', n)), timeoutMs: 5000, intervalMs: 100},
         undo: {kind: 'none'},
-        ref: 'labs-reference.md §5.1 (device nodes)',
+        ref: 'docs/labs/vdpa.md#the-vhost-vdpa-device-node',
       })
       continue
     }

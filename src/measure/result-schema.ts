@@ -61,6 +61,8 @@ export const TrialSchema = Type.Object({
   intervals: Type.Array(IntervalSchema, {description: 'per-interval rates, warm-up (-O) intervals excluded'}),
   /** Index into provenance.commands of the client command of this trial. */
   command: Type.Integer({minimum: 0}),
+  /** Wall-clock seconds the client command took (optional: results written before it was recorded lack it). */
+  elapsedS: Type.Optional(Type.Number({minimum: 0, description: 'wall-clock seconds of the trial (the iperf3 client run, warm-up included)'})),
 }, strict)
 
 export const CaseSchema = Type.Object({

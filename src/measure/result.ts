@@ -28,7 +28,7 @@ function statsOut(stats: Stats): StatsResult {
 }
 
 /** One trial of a case from the parsed iperf3 output. */
-export function trialFromIperf3(index: number, startedAt: Date, run: Iperf3Result, commandIndex: number): TrialResult {
+export function trialFromIperf3(index: number, startedAt: Date, run: Iperf3Result, commandIndex: number, elapsedS?: number): TrialResult {
   const reverse = run.reverseFlow
   const udp = run.protocol === 'udp'
   const pps = udp ? (run.forward.receivedPps ?? 0) + (reverse?.receivedPps ?? 0) : null
@@ -51,6 +51,7 @@ export function trialFromIperf3(index: number, startedAt: Date, run: Iperf3Resul
       ...(i.reverseBitsPerSecond === undefined ? {} : {reverseGbps: round(i.reverseBitsPerSecond / GIGA)}),
     })),
     command: commandIndex,
+    ...(elapsedS === undefined ? {} : {elapsedS: round(Math.max(0, elapsedS), 3)}),
   }
 }
 

@@ -143,7 +143,7 @@ export async function measureTest(test: TestModel, client: Endpoint, server: End
     }
   }
 
-  const runClient = async (spec: Omit<Iperf3ClientSpec, 'server' | 'port'>): Promise<{run: Iperf3Result; command: number; at: Date}> => {
+  const runClient = async (spec: Omit<Iperf3ClientSpec, 'server' | 'port'>): Promise<{run: Iperf3Result; command: number; at: Date; elapsedS: number}> => {
     const argv = iperf3ClientArgv({...spec, server: server.address, port})
     const timeoutMs = (spec.durationS + spec.omitS + 30) * 1000
     for (let attempt = 0; ; attempt += 1) {
@@ -151,6 +151,7 @@ export async function measureTest(test: TestModel, client: Endpoint, server: End
       await ensureServer()
       const at = env.clock()
       const result = await client.run(argv, {timeoutMs, signal: env.signal})
+      const elapsedS = (env.clock().getTime() - at.getTime()) / 1000
       const command = log.record(client, argv, at, result.exitCode)
       try {
         if (result.stdout.trim() === '') {
@@ -159,7 +160,7 @@ export async function measureTest(test: TestModel, client: Endpoint, server: End
             hint: 'Is iperf3 installed on that endpoint? Run the command by hand to see why.',
           })
         }
-        return {run: parseIperf3(result.stdout, client.resolve(argv)), command, at}
+        return {run: parseIperf3(result.stdout, client.resolve(argv)), command, at, elapsedS}
       } catch (error) {
         const retryable = isVirtlabError(error) && error.code === 'IPERF3_ERROR' && /connection refused|server is busy|unable to (connect|receive)/i.test(error.message)
         if (!retryable || attempt >= retries) throw error
@@ -179,8 +180,8 @@ export async function measureTest(test: TestModel, client: Endpoint, server: End
       const trialResults: TrialResult[] = []
       for (let i = 1; i <= trials; i += 1) {
         progress({phase: 'throughput', title: `${id}: trial ${i}/${trials}`, detail: `${durationS} s + ${warmupS} s warm-up`, caseId: id, trial: i, trials, secondsLeft: Math.round(secondsLeft)})
-        const {run, command, at} = await runClient({protocol, direction, durationS, omitS: warmupS, streams: test.streams, size: size ?? undefined, bitrate: test.bitrate})
-        trialResults.push(trialFromIperf3(i, at, run, command))
+        const {run, command, at, elapsedS} = await runClient({protocol, direction, durationS, omitS: warmupS, streams: test.streams, size: size ?? undefined, bitrate: test.bitrate})
+        trialResults.push(trialFromIperf3(i, at, run, command, elapsedS))
         secondsLeft = Math.max(0, secondsLeft - trialSeconds)
       }
       cases.push(buildCase({protocol, direction, size, streams: test.streams}, trialResults, noiseThresholdPct))

@@ -147,7 +147,7 @@ function kvmAccessSteps(): Step[] {
       check: {kind: 'any', checks: [absent, {kind: 'exec-stdout', argv: ['stat', '-c', '%G', dev], pattern: '^kvm\\s*$'}]},
       undo: {kind: 'restore-exec', read: ['stat', '-c', '%G', dev], whenPresent: ['chgrp', '{previous}', dev], whenAbsent: []},
       dependsOn: [],
-      ref: 'libvirt qemu_capabilities.c virQEMUCapsIsValid; Debian udev rule KERNEL=="kvm", GROUP="kvm", MODE="0660"',
+      ref: 'docs/labs/host.md#kvm-access',
     },
     {
       id: 'kvm:mode',
@@ -157,7 +157,7 @@ function kvmAccessSteps(): Step[] {
       check: {kind: 'any', checks: [absent, {kind: 'exec-stdout', argv: ['stat', '-c', '%A', dev], pattern: '^.{4}rw'}]},
       undo: {kind: 'restore-exec', read: ['stat', '-c', '%a', dev], whenPresent: ['chmod', '{previous}', dev], whenAbsent: []},
       dependsOn: ['kvm:group'],
-      ref: 'as kvm:group',
+      ref: 'docs/labs/host.md#kvm-access',
     },
   ]
 }

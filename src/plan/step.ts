@@ -75,7 +75,7 @@ export interface Step {
   dependsOn: string[]
   /** Per-step timeout (ms); the executor's default applies otherwise. */
   timeoutMs?: number
-  /** The reference this step follows (labs-reference.md section, doc), for reviewers. */
+  /** The reference this step follows (a section of docs/labs/<page>.md, `docs/labs/<page>.md#<heading>`, optionally followed by a note in parentheses), for reviewers. */
   ref?: string
 }
 

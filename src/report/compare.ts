@@ -2,7 +2,8 @@
  * `virtlab compare`: the virtio architectures side by side, like the "Comparing virtio
  * architectures" table of the Red Hat virtio-networking series (seeds 001/003), but with the
  * numbers measured on this host next to qualitative facts. The qualitative table below is
- * virtlab's own summary of those posts and labs-reference.md; it is data, not measurement.
+ * virtlab's own summary of those posts and of docs/labs/<architecture>.md (which cite the OVS,
+ * DPDK, QEMU, libvirt and kernel documentation); it is data, not measurement.
  */
 import type {ArchitectureName, ResultDocument} from '../measure/result-schema.js'
 import {type ReportRow, allRows, fmtGbps, fmtNumber, fmtPps, rowLabels} from './rows.js'
@@ -21,11 +22,14 @@ export interface ArchitectureFacts {
   hardwareNeeded: string
   /** Where the series places it. */
   positioning: string
+  /** The project's page on this architecture (what the lab does and the public sources). */
+  doc: string
 }
 
 export const ARCHITECTURES: readonly ArchitectureFacts[] = [
   {
     name: 'virtio-qemu',
+    doc: 'docs/labs/virtio-qemu.md',
     title: 'virtio-net, QEMU userspace backend',
     dataPlane: 'QEMU process (tap read/write per packet batch)',
     hugepages: 'no',
@@ -36,6 +40,7 @@ export const ARCHITECTURES: readonly ArchitectureFacts[] = [
   },
   {
     name: 'vhost-net',
+    doc: 'docs/labs/vhost-net.md',
     title: 'vhost-net / virtio-net',
     dataPlane: 'host kernel (vhost-<pid> worker), tap + bridge/OVS',
     hugepages: 'no',
@@ -46,6 +51,7 @@ export const ARCHITECTURES: readonly ArchitectureFacts[] = [
   },
   {
     name: 'vhost-user',
+    doc: 'docs/labs/vhost-user.md',
     title: 'vhost-user / virtio-pmd (OVS-DPDK)',
     dataPlane: 'host userspace DPDK PMD threads (busy polling)',
     hugepages: 'yes (DPDK on the host; guest memory shared: hugepages or memfd)',
@@ -56,6 +62,7 @@ export const ARCHITECTURES: readonly ArchitectureFacts[] = [
   },
   {
     name: 'sriov',
+    doc: 'docs/labs/sriov.md',
     title: 'SR-IOV VF passthrough',
     dataPlane: "NIC hardware, the VF's vendor ring layout, straight into the guest",
     hugepages: 'no (yes for DPDK in the guest)',
@@ -66,6 +73,7 @@ export const ARCHITECTURES: readonly ArchitectureFacts[] = [
   },
   {
     name: 'vdpa',
+    doc: 'docs/labs/vdpa.md',
     title: 'vDPA (virtio data path in hardware)',
     dataPlane: 'NIC hardware speaking the virtio ring layout; control plane via vhost-vdpa',
     hugepages: 'no',

@@ -36,13 +36,18 @@ export interface ReportRow {
   degraded: string[]
   datapathVerified: boolean
   datapathReason: string | undefined
+  /** The accelerator the guests ran on (tcg: emulated CPU, numbers are not representative). */
+  accel: 'kvm' | 'tcg' | null
+  /** Seconds the case took: the trials' recorded wall-clock time (older results: the configured duration + warm-up per trial). */
+  durationS: number
 }
 
 /** Labels a reader must see next to a number: degraded paths and an unverified datapath. */
-export function rowLabels(row: Pick<ReportRow, 'degraded' | 'datapathVerified' | 'datapathReason' | 'noisy'>): string[] {
+export function rowLabels(row: Pick<ReportRow, 'degraded' | 'datapathVerified' | 'datapathReason' | 'noisy'> & {accel?: ReportRow['accel']}): string[] {
   const labels = [...row.degraded.map((d) => (d.toLowerCase().startsWith('degraded') ? d : `degraded: ${d}`))]
   if (!row.datapathVerified) labels.push(`datapath unverified${row.datapathReason ? `: ${row.datapathReason}` : ''}`)
   if (row.noisy) labels.push('noisy (CV above threshold)')
+  if (row.accel === 'tcg') labels.push('TCG (emulated CPU: not representative)')
   return labels
 }
 
@@ -56,7 +61,9 @@ export function rowsOf(result: ResultDocument): ReportRow[] {
     degraded: result.degraded,
     datapathVerified: result.datapath.verified,
     datapathReason: result.datapath.reason,
+    accel: result.provenance.accel,
   }
+  const configuredS = result.test.durationS + result.test.warmupS
   const rows: ReportRow[] = result.cases.map((c) => ({
     ...common,
     key: `${result.lab.name}/${result.test.name}/${c.id}`,
@@ -75,6 +82,7 @@ export function rowsOf(result: ResultDocument): ReportRow[] {
     pps: c.pps?.median ?? null,
     lossPct: c.lossPct?.median ?? null,
     gbpsPerCore: c.cpu?.gbpsPerCore ?? null,
+    durationS: roundS(c.trials.reduce((sum, t) => sum + (t.elapsedS ?? configuredS), 0)),
   }))
   for (const z of result.zeroLoss) {
     const gbps = z.gbps ?? 0
@@ -98,9 +106,14 @@ export function rowsOf(result: ResultDocument): ReportRow[] {
       gbpsPerCore: null,
       found: z.found,
       lossTargetPct: z.lossTargetPct,
+      durationS: roundS(z.trials.reduce((sum, t) => sum + t.durationS, 0)),
     })
   }
   return rows
+}
+
+function roundS(seconds: number): number {
+  return Math.round(seconds * 1000) / 1000
 }
 
 export function allRows(results: readonly ResultDocument[]): ReportRow[] {

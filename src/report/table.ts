@@ -45,7 +45,8 @@ export function reportTable(rows: readonly ReportRow[], verdicts?: readonly Verd
     ]
     if (withVerdict) {
       const verdict = byKey.get(row.key)
-      cells.push(verdict === undefined ? '-' : verdict.pass ? 'PASS' : `FAIL: ${verdict.failures.join('; ')}`)
+      const warned = verdict === undefined || verdict.warnings.length === 0 ? '' : ` (warning: ${verdict.warnings.join('; ')})`
+      cells.push(verdict === undefined ? '-' : verdict.pass ? `PASS${warned}` : `FAIL: ${verdict.failures.join('; ')}${warned}`)
     }
     cells.push(rowLabels(row).join('; ') || '-')
     return cells

@@ -38,5 +38,5 @@ export function switchReadyStepId(sw: SwitchModel): string {
 /** Attach a tap (created by virtlab in the host namespace) to a switch. */
 export function attachTapStep(env: CompileEnv, instances: Map<'system' | 'private', OvsInstance>, sw: SwitchModel, tap: string, id: string, dependsOn: string[]): Step {
   if (sw.type === 'linux-bridge') return linuxBridgeAttachStep(sw, tap, id, dependsOn)
-  return portStep(env, instanceOf(instances, sw), sw, tap, id, `Add tap ${tap} to OVS bridge ${sw.name}`, [], dependsOn, 'labs-reference.md §2.3 (OVS kernel datapath: ovs-vsctl add-port)')
+  return portStep(env, instanceOf(instances, sw), sw, tap, id, `Add tap ${tap} to OVS bridge ${sw.name}`, [], dependsOn, 'docs/labs/vhost-net.md#the-ovs-kernel-datapath-variant (ovs-vsctl add-port)')
 }

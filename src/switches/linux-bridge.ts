@@ -3,7 +3,7 @@
  * libvirtd's namespace, so the taps and their bridge must be there) and carries no address. The
  * switch's address sits on a veth pair: one end enslaved to the bridge in the host namespace, the
  * other end moved into the lab's namespace, so addresses, routes and iperf3 stay off the host's own
- * stack. labs-reference.md §2.3 ("Linux bridge", "Pre-created tap").
+ * stack. docs/labs/vhost-net.md#the-linux-bridge, #the-tap-device.
  */
 import type {SwitchModel} from '../lab/model.js'
 import type {Step} from '../plan/step.js'
@@ -11,7 +11,7 @@ import {assertArgSafe, type CompileEnv, names} from '../compile/context.js'
 import {exec, execMatches, ipIn, linkExists, linkUpStep, NO_UNDO, reEscape, step, undoExec} from '../compile/steps.js'
 import {linkAliasTag} from '../compile/ids.js'
 
-const REF = 'labs-reference.md §2.3 (Linux bridge: ip link add name br0 type bridge)'
+const REF = 'docs/labs/vhost-net.md#the-linux-bridge'
 
 export function bridgeStepId(sw: SwitchModel): string {
   return `bridge:${sw.name}`
@@ -49,7 +49,7 @@ export function linuxBridgeSteps(env: CompileEnv, sw: SwitchModel, switchIndex: 
       check: execMatches(['ip', 'link', 'show', 'dev', sw.uplink], ` master ${reEscape(br)} `),
       undo: undoExec(['ip', 'link', 'set', 'dev', sw.uplink, 'nomaster'], [1]),
       dependsOn: [bridgeReadyStepId(sw)],
-      ref: 'labs-reference.md §2.3 (ip link set <nic> master br0)',
+      ref: 'docs/labs/vhost-net.md#the-linux-bridge (ip link set <nic> master <br>)',
     }))
   }
   if (sw.address !== undefined) steps.push(...addressSteps(env, sw, switchIndex))

@@ -2,8 +2,8 @@
  * Open vSwitch: the host's system instance (its ovs-vsctl, no --db) or a private instance that
  * virtlab runs in <runDir>/ovs (its own conf.db, ovsdb-server and ovs-vswitchd, stopped at down).
  * A netdev-datapath switch means OVS-DPDK: other_config dpdk-* keys, the DPDK build of
- * ovs-vswitchd, and a wait until dpdk_initialized is true. labs-reference.md §3.2 and §3.3;
- * this-machine.md "Private OVS-DPDK instance".
+ * ovs-vswitchd, and a wait until dpdk_initialized is true. docs/labs/vhost-user.md
+ * (#a-private-ovs-instance, #dpdk-in-ovs, #teardown).
  */
 import type {DpdkModel, SwitchModel} from '../lab/model.js'
 import type {Action, Argv, Check, Step} from '../plan/step.js'
@@ -17,8 +17,8 @@ export const OVS_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema'
 /** Where the system instance keeps its run files (dpdkvhostuser server sockets). */
 export const OVS_SYSTEM_RUNDIR = '/var/run/openvswitch'
 
-const REF_DPDK = 'labs-reference.md §3.2 (OVS-DPDK: other_config, netdev bridge, dpdkvhostuserclient)'
-const REF_TEARDOWN = 'labs-reference.md §3.3 (teardown: del-port, del-br, stop the daemons)'
+const REF_DPDK = 'docs/labs/vhost-user.md#dpdk-in-ovs'
+const REF_TEARDOWN = 'docs/labs/vhost-user.md#teardown (del-port, del-br, stop the daemons)'
 
 export const DEFAULT_DPDK: DpdkModel = {socketMem: '512', lcoreMask: undefined, pmdCpuMask: undefined, perPortMemory: true, extraArgs: [], hugepageDir: undefined}
 
@@ -146,7 +146,7 @@ function linkSideEffectStep(id: string, link: string, why: string, dependsOn: st
     exists: execOk(['ip', 'link', 'show', 'dev', link]),
     undo: exec(['ip', 'link', 'del', 'dev', link], {okExitCodes: [1]}),
     dependsOn,
-    ref: 'this-machine.md (OVS netdev datapath taps stay after ovs-vswitchd exits)',
+    ref: 'docs/labs/vhost-user.md#a-private-ovs-instance (netdev datapath taps stay after ovs-vswitchd exits)',
   })
 }
 
@@ -170,7 +170,7 @@ function privateInstanceSteps(env: CompileEnv, inst: OvsInstance, hostDeps: stri
       check: {kind: 'file-exists', path: dir},
       undo: {kind: 'action', action: {kind: 'remove', path: dir, recursive: true}},
       dependsOn: ['rundir'],
-      ref: 'this-machine.md "Private OVS-DPDK instance"',
+      ref: 'docs/labs/vhost-user.md#a-private-ovs-instance',
     }),
     step({
       id: 'ovs:db:create',
@@ -180,7 +180,7 @@ function privateInstanceSteps(env: CompileEnv, inst: OvsInstance, hostDeps: stri
       check: {kind: 'file-exists', path: `${dir}/conf.db`},
       undo: {kind: 'action', action: {kind: 'remove', path: `${dir}/conf.db`}},
       dependsOn: ['ovs:dir'],
-      ref: 'this-machine.md "Private OVS-DPDK instance" (ovsdb-tool create)',
+      ref: 'docs/labs/vhost-user.md#a-private-ovs-instance (ovsdb-tool create)',
     }),
     step({
       id: 'ovs:db',
@@ -198,7 +198,7 @@ function privateInstanceSteps(env: CompileEnv, inst: OvsInstance, hostDeps: stri
       phase: 'switch',
       action: exec([...inst.vsctl, '--no-wait', 'init']),
       dependsOn: ['ovs:db'],
-      ref: 'this-machine.md "Private OVS-DPDK instance" (ovs-vsctl --no-wait init)',
+      ref: 'docs/labs/vhost-user.md#a-private-ovs-instance (ovs-vsctl --no-wait init)',
     }),
   ]
   let vswitchdDeps = ['ovs:init', ...hostDeps]
@@ -260,7 +260,7 @@ function dpdkWaitStep(inst: OvsInstance, dependsOn: string[]): Step {
     phase: 'switch',
     action: {kind: 'wait', what: 'dpdk_initialized to become true', until: execMatches([...inst.vsctl, 'get', 'Open_vSwitch', '.', 'dpdk_initialized'], '^true'), timeoutMs: 60_000, intervalMs: 500},
     dependsOn,
-    ref: 'labs-reference.md §3.2 step 4 (ovs-vsctl get Open_vSwitch . dpdk_initialized)',
+    ref: 'docs/labs/vhost-user.md#dpdk-in-ovs (ovs-vsctl get Open_vSwitch . dpdk_initialized)',
   })
 }
 
@@ -271,7 +271,7 @@ function systemInstanceSteps(env: CompileEnv, inst: OvsInstance, hostDeps: strin
     phase: 'switch',
     action: {kind: 'wait', what: "the system OVS to answer", until: execOk([...inst.vsctl, 'show']), timeoutMs: 5_000, intervalMs: 500},
     dependsOn: hostDeps,
-    ref: 'labs-reference.md §3.2',
+    ref: 'docs/labs/vhost-user.md#dpdk-in-ovs',
   })]
   if (!inst.dpdk) return steps
   const ids: string[] = []
@@ -291,7 +291,7 @@ function systemInstanceSteps(env: CompileEnv, inst: OvsInstance, hostDeps: strin
         whenAbsent: [...inst.vsctl, 'remove', 'Open_vSwitch', '.', 'other_config', key],
       },
       dependsOn: ['ovs:system'],
-      ref: `${REF_DPDK}; §3.3 (remove Open_vSwitch . other_config <key>)`,
+      ref: `${REF_DPDK} (at down: remove Open_vSwitch . other_config <key>)`,
     }))
   }
   steps.push(dpdkWaitStep(inst, ids))
@@ -321,7 +321,7 @@ export function ovsBridgeSteps(env: CompileEnv, inst: OvsInstance, sw: SwitchMod
     check: execOk([...v, 'br-exists', br]),
     undo: undoExec([...v, '--if-exists', 'del-br', br]),
     dependsOn: [inst.readyStep, ...(netdevTap ? [`${id}:link`] : [])],
-    ref: sw.datapath === 'netdev' ? 'labs-reference.md §3.2 step 5 (add-br br0 -- set bridge br0 datapath_type=netdev)' : 'labs-reference.md §2.3 (OVS kernel datapath: ovs-vsctl add-br)',
+    ref: sw.datapath === 'netdev' ? 'docs/labs/vhost-user.md#the-netdev-bridge (add-br <br> -- set bridge <br> datapath_type=netdev)' : 'docs/labs/vhost-net.md#the-ovs-kernel-datapath-variant (ovs-vsctl add-br)',
   }))
   if (netdevTap) {
     steps.push(step({
@@ -340,7 +340,7 @@ export function ovsBridgeSteps(env: CompileEnv, inst: OvsInstance, sw: SwitchMod
     assertArgSafe('physical port name', p.name)
     assertArgSafe('physical port PCI address', p.pci)
     const extra = ['type=dpdk', `options:dpdk-devargs=${p.pci}`, ...(p.nRxq === undefined ? [] : [`options:n_rxq=${p.nRxq}`])]
-    steps.push(portStep(env, inst, sw, p.name, `${id}:phys:${p.name}`, `Add physical DPDK port ${p.name} (${p.pci}) to ${br}`, extra, [id], 'labs-reference.md §3.2 step 6 (type=dpdk options:dpdk-devargs)'))
+    steps.push(portStep(env, inst, sw, p.name, `${id}:phys:${p.name}`, `Add physical DPDK port ${p.name} (${p.pci}) to ${br}`, extra, [id], 'docs/labs/vhost-user.md#physical-dpdk-ports-pvp (type=dpdk options:dpdk-devargs)'))
   }
   if (sw.address !== undefined) steps.push(...ovsAddressSteps(env, inst, sw, switchIndex))
   return steps
@@ -364,7 +364,7 @@ function ovsAddressSteps(env: CompileEnv, inst: OvsInstance, sw: SwitchModel, sw
       action: exec(['ip', 'link', 'set', 'dev', port, 'netns', env.netns]),
       check: execOk(ipIn(env.netns, 'link', 'show', 'dev', port)),
       dependsOn: [id, 'netns'],
-      ref: 'labs-reference.md §2.3 (OVS kernel datapath)',
+      ref: 'docs/labs/vhost-net.md#the-ovs-kernel-datapath-variant',
     }))
     last = `${id}:netns`
   }

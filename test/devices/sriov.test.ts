@@ -1,6 +1,6 @@
 /**
  * SR-IOV steps (src/devices/sriov.ts) run by the real executor against the simulated kernel:
- * the shipped sriov lab comes up as labs-reference.md §4.2 describes, `down` and every rollback
+ * the shipped sriov lab comes up as docs/labs/sriov.md describes, `down` and every rollback
  * leave the host byte-identical, and every kernel error path gives its message.
  */
 import * as fs from 'node:fs'
@@ -44,7 +44,7 @@ async function sriovLab(sets: Record<string, string> = {}): Promise<LabModel> {
 }
 
 describe('sriov lab: the plan', () => {
-  it('reads like labs-reference.md §4.2: record, 0, autoprobe, N, re-read, per VF unbind + ip link set + driver_override + bind', async () => {
+  it('reads like docs/labs/sriov.md#creating-the-vfs: record, 0, autoprobe, N, re-read, per VF unbind + ip link set + driver_override + bind', async () => {
     const model = await sriovLab()
     const steps = sriovSteps(model, {runDir: RUN_DIR})
     const lines = steps.map((s) => `${s.id} | ${describeAction(s.action).replace(/\(\d+ bytes/, '(N bytes')}`)

@@ -39,7 +39,7 @@ function tool(h: SimHost, argv: string[]) {
 }
 
 describe('vdpa lab (vdpasim_net): the plan', () => {
-  it('reads like labs-reference.md §5.3: modules, mgmtdev check, vdpa dev add, bind, /dev/vhost-vdpa-N', async () => {
+  it('reads like docs/labs/vdpa.md: modules, mgmtdev check, vdpa dev add, bind, /dev/vhost-vdpa-N', async () => {
     const model = await shippedLab('vdpa')
     const steps = vdpaSteps(model, {runDir: RUN_DIR})
     expect(steps.map((s) => `${s.id} | ${describeAction(s.action)}`)).toEqual([

@@ -3,10 +3,11 @@
  * QEMU driver): `virtlab up` -> `virtlab test` with 3 trials x 3 s -> the result file validates
  * against the published schema/result.schema.json -> `virtlab report` renders a Markdown table
  * with a row per case, an SVG chart with one bar per case and JUnit XML with one testcase per
- * case -> `virtlab down` -> the host is exactly as before.
+ * case (with the trials' real durations), and accepts the `test --json` output itself, writing
+ * every format into an existing --out directory -> `virtlab down` -> the host is exactly as before.
  * Needs root, QEMU, iperf3 and the guest image (CI has them all).
  */
-import {readFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {Ajv} from 'ajv'
@@ -117,6 +118,19 @@ it('virtio-qemu (qemu driver): up -> test 3 trials x 3 s -> schema-valid result 
     const testcases = (xml.testsuites?.testsuite ?? []).flatMap((s) => s.testcase ?? [])
     expect(testcases.map((t) => t['@_name']).sort()).toEqual([...caseIds].sort())
     for (const t of testcases) expect(t.failure).toBeUndefined()
+    // Real durations: each case took its 3 trials x (3 s + 1 s warm-up) at least, as the trials recorded.
+    for (const t of testcases) expect(Number(t['@_time'])).toBeGreaterThanOrEqual(12)
+    for (const c of result.cases) for (const t of c.trials) expect(t.elapsedS).toBeGreaterThanOrEqual(4)
+
+    // What `virtlab test --json` printed is accepted as it is, and --out <existing dir> gets every format.
+    const envelope = join(e.resultsDir, 'test-output.json')
+    writeFileSync(envelope, test.stdout)
+    const outDir = join(e.resultsDir, 'report-dir')
+    mkdirSync(outDir)
+    const fromEnvelope = await cli(e, ['report', envelope, '--out', outDir])
+    expect(fromEnvelope.code, fromEnvelope.stderr).toBe(0)
+    expect(readdirSync(outDir).sort()).toEqual(['junit.xml', 'report.html', 'report.md', 'report.svg', 'report.txt'])
+    expect(readFileSync(join(outDir, 'report.txt'), 'utf8')).toContain(caseIds[0])
   } finally {
     const down = await cli(e, ['down', lab, ...(up?.code === 0 ? [] : ['--force'])], {timeoutMs: 180_000})
     expect(down.code, `down failed:\n${down.stdout.slice(-2000)}\n${down.stderr.slice(-3000)}`).toBe(0)

@@ -130,7 +130,6 @@ export async function startTestSshd(options: TestSshdOptions = {}): Promise<Test
       'AllowStreamLocalForwarding yes',
       'X11Forwarding no',
       'PrintMotd no',
-      'MaxSessions 100',
       'MaxStartups 100:30:200',
       'LogLevel VERBOSE',
       ...(options.sourceShellRc ? [] : ['SetEnv SHLVL=1']),

@@ -5,7 +5,7 @@
  * Every one is a coded VirtlabError naming the host, with a hint.
  */
 import {execFileSync} from 'node:child_process'
-import {existsSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -109,6 +109,20 @@ describe('connecting', () => {
     expect(readFileSync(knownHosts, 'utf8')).toBe('')
   })
 
+  it('host-key checking is the user\'s: with StrictHostKeyChecking accept-new in their config, a new key is accepted and recorded', async () => {
+    const knownHosts = join(sshd.dir, 'known_hosts.acceptnew')
+    writeFileSync(knownHosts, '')
+    const config = altConfig('acceptnew', {knownHosts})
+    writeFileSync(config, readFileSync(config, 'utf8').replace('StrictHostKeyChecking yes', 'StrictHostKeyChecking accept-new'))
+    const ssh = await connectSsh(sshd.url, {localRunner: new ExecaRunner(), localFs, configFile: config})
+    try {
+      expect(ssh.identity.user).toBe('root')
+      expect(readFileSync(knownHosts, 'utf8')).toContain(readFileSync(join(sshd.dir, 'host_ed25519.pub'), 'utf8').trim().split(' ')[1])
+    } finally {
+      await ssh.close()
+    }
+  })
+
   it('a hostile URL is SSH_URL_INVALID before ssh runs', async () => {
     const runner = new RecordingRunner()
     for (const url of ['ssh://-oProxyCommand=touch /tmp/virtlab-pwned', 'ssh://-oProxyCommand=id', 'ssh://root@-oProxyCommand=id', 'ssh://root@host;id', 'ssh://root@host%h', 'ssh://root@host\nid']) {
@@ -124,9 +138,9 @@ describe('connecting', () => {
     expect(error).toMatchObject({code: 'SSH_NOT_INSTALLED', hint: expect.stringContaining('openssh-client')})
   })
 
-  it('BatchMode, keepalives and the config file are on the master\'s argv; host-key checking is left alone', async () => {
+  it('BatchMode, keepalives and the config file (VIRTLAB_SSH_CONFIG) are on the master\'s argv; host-key checking is left alone', async () => {
     const runner = new RecordingRunner()
-    const ssh = await connectSsh(sshd.url, {localRunner: runner, localFs, configFile: sshd.configFile})
+    const ssh = await connectSsh(sshd.url, {localRunner: runner, localFs, env: {VIRTLAB_SSH_CONFIG: sshd.configFile}})
     try {
       const master = runner.calls[0]!
       expect(master.join(' ')).toContain(`-F ${sshd.configFile} -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=10 -o ServerAliveCountMax=3`)
@@ -156,12 +170,14 @@ describe('a connection that dies', () => {
   it('killing the ControlMaster mid-command is SSH_CONNECTION_LOST; no silent new connection; reconnect() restores it', async () => {
     const pid = await ssh.connection.masterPid()
     expect(pid).toBeGreaterThan(0)
+    const sessionPid = ssh.identity.sessionPid!
+    expect(existsSync(`/proc/${sessionPid}`)).toBe(true)
     const running = ssh.runner.run(['sleep', '20'], {timeoutMs: 2000})
     await new Promise((resolve) => setTimeout(resolve, 600))
     process.kill(pid!, 'SIGKILL')
     const started = Date.now()
     const error = await errorOf(running)
-    expect(error, JSON.stringify(error)).toMatchObject({code: "SSH_CONNECTION_LOST", message: expect.stringContaining(sshd.url), command: {argv: ["sleep", "20"]}})
+    expect(error, JSON.stringify(error)).toMatchObject({code: 'SSH_CONNECTION_LOST', message: expect.stringContaining(sshd.url), command: {argv: ['sleep', '20']}})
     expect(Date.now() - started).toBeLessThan(5000)
     // The next command does not open a fresh connection behind our back.
     const logBefore = sshd.log().split('Accepted publickey').length
@@ -172,6 +188,10 @@ describe('a connection that dies', () => {
     expect(identity.user).toBe('root')
     expect((await ssh.runner.run(['echo', 'back'])).stdout).toBe('back\n')
     expect(await ssh.connection.masterPid()).not.toBe(pid)
+    // The target-side session pid (what a lock records) died with the old connection; the new one lives.
+    expect(existsSync(`/proc/${sessionPid}`)).toBe(false)
+    expect(ssh.identity.sessionPid).not.toBe(sessionPid)
+    expect(existsSync(`/proc/${ssh.identity.sessionPid}`)).toBe(true)
   })
 
   it('killing the sshd connection process mid-command is SSH_CONNECTION_LOST; reconnect() restores it', async () => {
@@ -189,18 +209,28 @@ describe('reconnect is bounded', () => {
   it('when the host stays down, reconnect() gives up after its attempts with SSH_HOST_UNREACHABLE', async () => {
     const own = await startTestSshd()
     const ssh = await connectSsh(own.url, {localRunner: new ExecaRunner(), localFs, configFile: own.configFile})
-    await own.kill()
-    const error = await errorOf(ssh.runner.run(['true']))
-    expect(error.code).toBe('SSH_CONNECTION_LOST')
-    const started = Date.now()
-    const failure = await errorOf(ssh.reconnect({attempts: 3, delayMs: 200})); expect(failure, JSON.stringify(failure)).toMatchObject({code: 'SSH_HOST_UNREACHABLE', message: expect.stringContaining(own.url)})
-    expect(Date.now() - started).toBeLessThan(10_000)
-    // The host comes back: the same transport reconnects.
-    await own.restart()
-    await ssh.reconnect({attempts: 3, delayMs: 200})
-    expect((await ssh.runner.run(['echo', 'ok'])).stdout).toBe('ok\n')
-    await ssh.close()
-    expect(existsSync(ssh.connection.localDir)).toBe(false)
-    await own.stop()
+    try {
+      await own.kill()
+      const error = await errorOf(ssh.runner.run(['true']))
+      expect(error.code).toBe('SSH_CONNECTION_LOST')
+      const started = Date.now()
+      const failure = await errorOf(ssh.reconnect({attempts: 3, delayMs: 200}))
+      expect(failure, JSON.stringify(failure)).toMatchObject({code: 'SSH_HOST_UNREACHABLE', message: expect.stringContaining(own.url)})
+      expect(Date.now() - started).toBeLessThan(10_000)
+      // The host comes back (rebooted: its /tmp is empty): the same transport reconnects.
+      await own.restart()
+      rmSync(ssh.connection.remoteDir, {recursive: true, force: true})
+      await ssh.reconnect({attempts: 3, delayMs: 200})
+      expect(statSync(ssh.connection.remoteDir).mode & 0o777).toBe(0o700)
+      expect((await ssh.runner.run(['echo', 'ok'])).stdout).toBe('ok\n')
+      const remoteDir = ssh.connection.remoteDir
+      await ssh.close()
+      // Both private directories are gone: the local control directory and the one on the target.
+      expect(existsSync(ssh.connection.localDir)).toBe(false)
+      expect(existsSync(remoteDir)).toBe(false)
+    } finally {
+      await ssh.close().catch(() => undefined)
+      await own.stop()
+    }
   })
 })

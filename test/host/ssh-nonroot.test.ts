@@ -47,12 +47,18 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  for (const transport of open) await transport.close().catch(() => undefined)
-  await sshd?.stop()
-  plain?.remove()
-  sudoer?.remove()
-  rmSync(sudoersFile, {force: true})
-  rmSync(dir, {recursive: true, force: true})
+  try {
+    for (const transport of open) await transport.close().catch(() => undefined)
+    await sshd?.stop()
+  } finally {
+    if (sudoersFile) rmSync(sudoersFile, {force: true})
+    if (dir) rmSync(dir, {recursive: true, force: true})
+    try {
+      plain?.remove()
+    } finally {
+      sudoer?.remove()
+    }
+  }
 })
 
 /** The same operations through node:fs, run locally as `uid` (setpriv), each reported as its errno code. */
@@ -127,6 +133,7 @@ describe.runIf(HAVE_SUDO)('sudo: true', () => {
     const error = await t.runner.run(['ip', 'link', 'show']).catch((e: unknown) => e)
     expect(error).toMatchObject({code: 'SSH_SUDO_DENIED', message: expect.stringContaining('sudo -n refused to run ip as root'), command: {argv: ['sudo', '-n', '--', 'ip', 'link', 'show']}, hint: expect.stringContaining(plain.name)})
     await expect(t.fs.writeFile(join(dir, 'ro/x'), 'x')).rejects.toMatchObject({code: 'SSH_SUDO_DENIED'})
+    await expect(t.runner.which('ip')).rejects.toMatchObject({code: 'SSH_SUDO_DENIED'})
   })
 
   it('with the sudo right: commands and file writes run as root', async () => {

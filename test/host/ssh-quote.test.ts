@@ -55,6 +55,21 @@ describe('shellQuote', () => {
     expectRoundTrip([all, all + all, ...framed])
   })
 
+  it('raw bytes 0x01-0xff (not UTF-8: each byte as itself) round-trip through sh and bash reading the command as bytes', () => {
+    const args: string[] = []
+    for (let c = 1; c <= 0xff; c++) args.push(String.fromCharCode(c))
+    let all = ''
+    for (let c = 1; c <= 0xff; c++) all += String.fromCharCode(c)
+    args.push(all)
+    for (const shell of SHELLS) {
+      // latin1: every char code 0x01-0xff becomes that one byte in the script the shell reads.
+      const script = Buffer.from(remoteCommand(['printf', '%s\\0', ...args]), 'latin1')
+      const out = execFileSync(shell, [], {input: script})
+      const expected = Buffer.concat(args.map((a) => Buffer.concat([Buffer.from(a, 'latin1'), Buffer.from([0])])))
+      expect(out.toString('hex'), shell).toBe(expected.toString('hex'))
+    }
+  })
+
   it('quotes, backslashes, newlines, leading dashes, empty strings, expansions', () => {
     expectRoundTrip([
       "'", "''", '"', `"'"`, "'\\''", '\\', '\\\\', '\\n', '\n', '\n\n', 'a\nb', '\r\n', '\t',

@@ -3,10 +3,11 @@
  * RootedFs) and the SSH transport (SshRunner + SshFs over a ControlMaster to a private sshd on
  * 127.0.0.1), with the same expected results and errors: exit codes, stdin, stdout, stderr,
  * environment, cwd, timeouts, cancel (and no remote process left behind), binary data, atomic
- * writes with modes, errno codes (ENOENT, EISDIR, ENOTDIR, EEXIST, EINVAL, ERR_FS_EISDIR).
+ * writes with modes, errno codes (ENOENT, EISDIR, ENOTDIR, EEXIST, EINVAL, EBUSY, ERR_FS_EISDIR).
  * Both transports reach the same machine, so one scratch directory serves both.
  */
-import {mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -92,6 +93,9 @@ describe.each(transports)('%s transport', (name, get) => {
     it('allowFailure returns the exit code (also 255, the remote command\'s own)', async () => {
       expect(await get().runner.run(['sh', '-c', 'echo x; exit 7'], {allowFailure: true})).toMatchObject({exitCode: 7, stdout: 'x\n', stderr: ''})
       expect(await get().runner.run(['sh', '-c', 'exit 255'], {allowFailure: true})).toMatchObject({exitCode: 255})
+      // Even when its stderr looks like ssh's own (an ssh run by the lab, say).
+      const sshLike = 'echo "ssh: connect to host 192.0.2.1 port 22: Connection refused" >&2; exit 255'
+      expect(await get().runner.run(['sh', '-c', sshLike], {allowFailure: true})).toMatchObject({exitCode: 255, stderr: expect.stringContaining('Connection refused')})
     })
 
     it('stdin: input reaches the command byte for byte (every byte 0x01-0xff), no input is an empty stdin', async () => {
@@ -111,6 +115,10 @@ describe.each(transports)('%s transport', (name, get) => {
     it('environment and working directory', async () => {
       const result = await get().runner.run(['sh', '-c', 'printf "%s|" "$VIRTLAB_T" "$(pwd)"'], {env: {VIRTLAB_T: "a b'c"}, cwd: dir})
       expect(result.stdout).toBe(`a b'c|${dir}|`)
+    })
+
+    it('a working directory that does not exist is COMMAND_NOT_RUN', async () => {
+      expect(await errorOf(get().runner.run(['true'], {cwd: `${dir}/nothing`}))).toMatchObject({code: 'COMMAND_NOT_RUN', command: {argv: ['true']}})
     })
 
     it('a missing program is COMMAND_NOT_RUN', async () => {
@@ -147,6 +155,18 @@ describe.each(transports)('%s transport', (name, get) => {
       expect(Date.now() - started).toBeLessThan(8000)
       await new Promise((resolve) => setTimeout(resolve, 500))
       expect(processesWith(String(marker))).toEqual([])
+    })
+
+    it('a daemon that detaches with its stdio closed: the run returns at once, the daemon lives on', async () => {
+      const marker = 50.5 + Math.random()
+      const started = Date.now()
+      const result = await get().runner.run(['sh', '-c', `setsid sleep ${marker} </dev/null >/dev/null 2>&1 & echo started`])
+      expect(result.stdout).toBe('started\n')
+      expect(Date.now() - started).toBeLessThan(5000)
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      const pids = processesWith(String(marker))
+      expect(pids).toHaveLength(1)
+      for (const pid of pids) process.kill(pid, 'SIGKILL')
     })
 
     it('which', async () => {
@@ -227,6 +247,19 @@ describe.each(transports)('%s transport', (name, get) => {
       expect((await errorOf(fs.appendFile(`${dir}/missing/x`, 'x'))).code).toBe('ENOENT')
       expect((await errorOf(fs.readBytes!(`${dir}/missing`))).code).toBe('ENOENT')
       expect((await errorOf(fs.writeFile(dir, 'x'))).code).toBe('EISDIR')
+    })
+
+    it('errno: EBUSY (renaming a mount point: a tmpfs mounted for this test)', async () => {
+      const {fs} = get()
+      const mountPoint = `${dir}/mnt`
+      mkdirSync(mountPoint)
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'virtlab-contract', mountPoint])
+      try {
+        expect(await errorOf(fs.rename(mountPoint, `${dir}/mnt2`))).toMatchObject({code: 'EBUSY', syscall: 'rename'})
+        expect(existsSync(`${dir}/mnt2`)).toBe(false)
+      } finally {
+        execFileSync('umount', [mountPoint])
+      }
     })
 
     it('exists, stat (lstat for isSymlink), readlink', async () => {
@@ -382,15 +415,70 @@ describe('ssh only', () => {
     }
   })
 
+  it('readdirMany and readlinkMany: one round trip each', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'virtlab-many-'))
+    try {
+      await local.fs.mkdir(`${dir}/d1`)
+      for (const f of ['b', 'a', 'new\nline', '.h']) await local.fs.writeFile(`${dir}/d1/${f}`, '')
+      await local.fs.mkdir(`${dir}/empty`)
+      await local.fs.symlink('/sys/devices/x', `${dir}/l1`)
+      await local.fs.symlink('../rel', `${dir}/l2`)
+      const before = ssh.roundTrips().command
+      const dirs = await ssh.fs.readdirMany([`${dir}/d1`, `${dir}/empty`, `${dir}/missing`, `${dir}/l1`, `${dir}/d1/a`])
+      const links = await ssh.fs.readlinkMany([`${dir}/l1`, `${dir}/l2`, `${dir}/d1`, `${dir}/missing`])
+      expect(ssh.roundTrips().command - before).toBe(2)
+      expect(Object.fromEntries(dirs)).toEqual({
+        [`${dir}/d1`]: await local.fs.readdir(`${dir}/d1`),
+        [`${dir}/empty`]: [],
+        [`${dir}/missing`]: [],
+        [`${dir}/l1`]: [],
+        [`${dir}/d1/a`]: [],
+      })
+      expect(dirs.get(`${dir}/d1`)).toEqual(['.h', 'a', 'b', 'new\nline'])
+      expect(Object.fromEntries(links)).toEqual({[`${dir}/l1`]: '/sys/devices/x', [`${dir}/l2`]: '../rel', [`${dir}/d1`]: undefined, [`${dir}/missing`]: undefined})
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+
+  it('identity.sessionPid: the target\'s sshd process serving this connection', async () => {
+    const pid = ssh.identity.sessionPid!
+    expect(pid).toBeGreaterThan(1)
+    expect(readFileSync(`/proc/${pid}/comm`, 'utf8').trim()).toBe('sshd')
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toMatch(/^sshd: root@notty/)
+  })
+
   it('identity and round-trip counts', async () => {
     expect(ssh.identity).toMatchObject({transport: 'ssh', url: sshd.url, user: 'root', uid: 0, sudo: false})
     expect(ssh.identity.hostname).toBe(readFileSync('/proc/sys/kernel/hostname', 'utf8').trim())
+    expect(ssh.identity.kernel).toBe(readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim())
+    expect(ssh.identity.distribution).toBe(/^PRETTY_NAME="?([^"\n]*)"?$/m.exec(readFileSync('/etc/os-release', 'utf8'))![1])
     const before = ssh.roundTrips()
     await ssh.runner.run(['true'])
     await ssh.fs.exists('/')
     const after = ssh.roundTrips()
     expect(after.command - before.command).toBe(2)
     expect(after.total - before.total).toBe(2)
+  })
+
+  it('30 commands at once all run (at most maxSessions=8 sessions at a time over the master)', async () => {
+    const results = await Promise.all(Array.from({length: 30}, (_, i) => ssh.runner.run(['sh', '-c', `sleep 0.2; echo ${i}`])))
+    expect(results.map((r) => r.stdout)).toEqual(Array.from({length: 30}, (_, i) => `${i}\n`))
+  })
+
+  it('timeouts count from the start, not from the wait for a free session; a cancel while waiting runs nothing', async () => {
+    // 8 sessions busy for ~1.5 s: the 9th waits for a slot, then runs within its own 1 s timeout.
+    const busy = Array.from({length: 8}, () => ssh.runner.run(['sleep', '1.5']))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const queued = ssh.runner.run(['sh', '-c', 'sleep 0.3; echo done'], {timeoutMs: 1000})
+    const controller = new AbortController()
+    const marker = 60.5 + Math.random()
+    const cancelled = errorOf(ssh.runner.run(['sleep', String(marker)], {signal: controller.signal}))
+    controller.abort()
+    expect((await queued).stdout).toBe('done\n')
+    expect(await cancelled).toMatchObject({code: 'COMMAND_NOT_RUN', message: expect.stringContaining('cancelled')})
+    await Promise.all(busy)
+    expect(processesWith(String(marker))).toEqual([])
   })
 
   it('a command line over the limit is SSH_COMMAND_TOO_LONG, nothing run', async () => {

@@ -16,7 +16,7 @@ describe('compare: architectures side by side', () => {
     expect(rows.map((r) => r.facts.name)).toEqual(['virtio-qemu', 'vhost-net', 'vhost-user', 'sriov', 'vdpa'])
     const [qemu, vhostNet, vhostUserRow, sriov, vdpa] = rows
     expect(vhostNet?.throughput?.gbps).toBeCloseTo(4.168208, 5)
-    expect(vhostNet?.labels).toEqual([DEGRADED, 'datapath unverified: QEMU pid 4242 does not hold /dev/vhost-net: the userspace virtio backend is moving the frames'])
+    expect(vhostNet?.labels).toEqual([DEGRADED, 'datapath unverified: QEMU pid 4242 does not hold /dev/vhost-net: the userspace virtio backend is moving the frames', 'TCG (emulated CPU: not representative)'])
     expect(vhostUserRow?.throughput?.what).toBe('tcp-tx-default')
     expect(vhostUserRow?.latency?.p50Ms).toBeCloseTo(0.0745, 8)
     expect(vhostUserRow?.gbpsPerCore).toBeGreaterThan(0)
@@ -65,9 +65,14 @@ describe('reportResults / compareResults on files', () => {
     const r = await reportResults(fs, {files: [dir], format: 'junit', out, minGbps: 1})
     expect(r.files.map((f) => path.basename(f))).toEqual(['vhost-net-host-to-vm1.json', 'vhost-user-host-to-vm1.json'])
     expect(r.pass).toBe(false)
-    expect(r.cases.map((c) => [c.key, c.pass])).toEqual([['vhost-net/host-to-vm1/tcp-tx-default', true], ['vhost-user/host-to-vm1/tcp-tx-default', false]])
+    // the degraded, unverified vhost-net result fails the gate; the slow vhost-user one fails --min-gbps
+    expect(r.cases.map((c) => [c.key, c.pass])).toEqual([['vhost-net/host-to-vm1/tcp-tx-default', false], ['vhost-user/host-to-vm1/tcp-tx-default', false]])
+    expect(r.cases[0]?.failures[0]).toMatch(/^the result is degraded/)
     expect(r.cases[0]?.labels).toContain(DEGRADED)
+    expect(r.written).toEqual([out])
     expect(nodefs.readFileSync(out, 'utf8')).toBe(r.text)
+    const allowed = await reportResults(fs, {files: [dir], format: 'junit', minGbps: 1, allowDegraded: true})
+    expect(allowed.cases.map((c) => c.pass)).toEqual([true, false])
     const md = await reportResults(fs, {files: [path.join(dir, 'vhost-net-host-to-vm1.json')], format: 'markdown'})
     expect(md.pass).toBe(true)
     expect(md.text).toContain('kernel 6.18.44-fc-v669, 2 x Intel(R) Xeon(R) Processor, accel tcg, QEMU 7.2.22, iperf3 3.12')
@@ -91,11 +96,45 @@ describe('reportResults / compareResults on files', () => {
     await expect(reportResults(fs, {files: [path.join(dir, 'none.json')], format: 'table'})).rejects.toMatchObject({code: 'RESULT_NOT_FOUND'})
   })
 
+  it('reads what `virtlab test --json` prints (the envelope), and says when it is an error instead', async () => {
+    const dir = write({
+      'r.json': {lab: 'vhost-net', files: ['results/vhost-net-host-to-vm1.json', 'results/vhost-user-host-to-vm1.json'], results: [vhostNetDegraded(), vhostUser()]},
+      'empty.json': {lab: 'x', files: [], results: []},
+      'err.json': {error: {code: 'LAB_NOT_RUNNING', message: 'lab x is not running'}},
+      'bad.json': {lab: 'x', files: [], results: [{kind: 'virtlab-result', version: 1}]},
+    })
+    const r = await reportResults(fs, {files: [path.join(dir, 'r.json')], format: 'table', allowDegraded: true})
+    expect(r.files).toEqual([`${path.join(dir, 'r.json')}#results[0]`, `${path.join(dir, 'r.json')}#results[1]`])
+    expect(r.cases.map((c) => c.key)).toEqual(['vhost-net/host-to-vm1/tcp-tx-default', 'vhost-user/host-to-vm1/tcp-tx-default'])
+    await expect(reportResults(fs, {files: [path.join(dir, 'empty.json')], format: 'table'})).rejects.toMatchObject({code: 'RESULT_INVALID', message: expect.stringContaining('without results')})
+    await expect(reportResults(fs, {files: [path.join(dir, 'err.json')], format: 'table'})).rejects.toMatchObject({code: 'RESULT_INVALID', message: expect.stringContaining('failed command (error LAB_NOT_RUNNING)')})
+    await expect(reportResults(fs, {files: [path.join(dir, 'bad.json')], format: 'table'})).rejects.toMatchObject({code: 'RESULT_INVALID', message: expect.stringContaining('results[0]')})
+  })
+
+  it('--out DIR (existing, or ending in /) gets every format; a file in a missing directory is refused with a code', async () => {
+    const dir = write({'a.json': vhostUser()})
+    const outDir = path.join(dir, 'out')
+    nodefs.mkdirSync(outDir)
+    const r = await reportResults(fs, {files: [path.join(dir, 'a.json')], format: 'markdown', out: outDir})
+    expect(r.written.map((f) => path.basename(f))).toEqual(['report.txt', 'report.md', 'report.svg', 'junit.xml', 'report.html'])
+    expect(nodefs.readFileSync(path.join(outDir, 'report.md'), 'utf8')).toBe(r.text)
+    expect(nodefs.readFileSync(path.join(outDir, 'report.svg'), 'utf8')).toMatch(/^<svg /)
+    expect(nodefs.readFileSync(path.join(outDir, 'junit.xml'), 'utf8')).toMatch(/^<\?xml /)
+    expect(nodefs.readFileSync(path.join(outDir, 'report.html'), 'utf8')).toMatch(/^<!DOCTYPE html>/)
+    const created = await reportResults(fs, {files: [path.join(dir, 'a.json')], format: 'table', out: path.join(dir, 'new') + '/'})
+    expect(created.written).toHaveLength(5)
+    expect(nodefs.statSync(path.join(dir, 'new', 'report.txt')).isFile()).toBe(true)
+    await expect(reportResults(fs, {files: [path.join(dir, 'a.json')], format: 'table', out: path.join(dir, 'missing', 'r.txt')})).rejects.toMatchObject({code: 'REPORT_OUT_INVALID', hint: expect.stringContaining('mkdir -p')})
+    const c = await compareResults(fs, {files: [path.join(dir, 'a.json')], format: 'table', out: outDir})
+    expect(c.written.map((f) => path.basename(f))).toEqual(['compare.txt', 'compare.md'])
+  })
+
   it('compare renders Markdown from files', async () => {
     const dir = write({'a.json': vhostNetDegraded(), 'b.json': vhostUser()})
     const c = await compareResults(fs, {files: [dir], format: 'markdown'})
     expect(c.text).toContain('### Comparing virtio architectures (measured on this host)')
     expect(c.text).toMatch(/\| sriov \(SR-IOV VF passthrough\) \| .* \| not measured \| not measured \|/)
     expect(c.architectures.filter((a) => a.measured).map((a) => a.facts.name)).toEqual(['vhost-net', 'vhost-user'])
+    expect(c.text).toContain('Sources: [virtio-qemu](docs/labs/virtio-qemu.md), [vhost-net](docs/labs/vhost-net.md)')
   })
 })

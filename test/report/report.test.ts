@@ -59,7 +59,7 @@ describe('report rows and tables', () => {
     expect(body[0]).toContain(DEGRADED)
     expect(body[0]).toContain('datapath unverified: QEMU pid 4242 does not hold /dev/vhost-net')
     expect(body[1]).toMatch(/\| vhost-user \| vhost-user \| .* \| 0\.476 \|/)
-    expect(body[1]).toMatch(/\| - \|$/) // no labels for the verified, non-degraded result
+    expect(body[1]).toMatch(/\| TCG \(emulated CPU: not representative\) \|$/) // only the TCG label for the verified, non-degraded result
     expect(lines.at(-1)).toBe('- provenance')
   })
 
@@ -70,11 +70,12 @@ describe('report rows and tables', () => {
 
   it('terminal table: aligned columns, verdicts when thresholds are given', () => {
     const rows = allRows([vhostNetDegraded(), vhostUser()])
-    const text = renderText(reportTable(rows, evaluate(rows, {minGbps: 1})))
+    const text = renderText(reportTable(rows, evaluate(rows, {minGbps: 1, allowDegraded: true})))
     const lines = text.trimEnd().split('\n')
     expect(lines).toHaveLength(4)
     expect(lines[0]?.indexOf('Gbit/s')).toBe((lines[1] ?? '').split('  ').slice(0, 5).join('  ').length + 2)
-    expect(lines[2]).toContain('PASS')
+    expect(lines[2]).toContain('PASS (warning: the result is degraded')
+    expect(lines[2]).toContain('(accepted: --allow-degraded)')
     expect(lines[3]).toContain('FAIL: throughput 0.476 Gbit/s is below --min-gbps 1')
   })
 })
@@ -89,16 +90,24 @@ describe('SVG bar chart', () => {
     const bars = findAll(doc, 'rect').filter((r) => String(r.class ?? '').split(' ').includes('bar'))
     expect(bars).toHaveLength(rows.length)
     expect(bars.map((b) => Number(b['data-gbps']))).toEqual(rows.map((r) => r.gbps))
-    expect(bars.filter((b) => b.class === 'bar degraded')).toHaveLength(1)
-    expect(bars.find((b) => b.class === 'bar degraded')?.fill).toBe('url(#hatch)')
+    const degraded = bars.filter((b) => String(b.class).split(' ').includes('degraded'))
+    expect(degraded).toHaveLength(1)
+    expect(degraded[0]?.fill).toBe('url(#hatch)')
+    // noisy cases get a dashed outline
+    expect(bars.filter((b) => String(b.class).split(' ').includes('noisy')).map((b) => b['stroke-dasharray'])).toEqual(rows.filter((r) => r.noisy).map(() => '3 2'))
     const cases = findAll(doc, 'g').filter((g) => g.class === 'case')
     expect(cases.map((g) => g['data-key'])).toEqual(rows.map((r) => r.key))
     // whiskers only where the trials differ
     expect(findAll(doc, 'g').filter((g) => g.class === 'whisker')).toHaveLength(rows.filter((r) => r.maxGbps > r.minGbps).length)
     const texts = findAll(doc, 'text').map((t) => (typeof t === 'object' ? String(t['#text'] ?? '') : String(t)))
-    expect(texts).toContain('vhost-net (vhost-net) degraded')
-    expect(texts).toContain('vhost-user (vhost-user)')
-    expect(texts.some((t) => t.includes('(degraded) (unverified)'))).toBe(true)
+    expect(texts).toContain('vhost-net')
+    expect(texts).toContain('(vhost-net)')
+    expect(texts).toContain('vhost-user')
+    // marks in visible text, not only the tooltip
+    expect(texts.filter((t) => t === 'degraded')).toHaveLength(1)
+    expect(texts.filter((t) => t === 'unverified')).toHaveLength(1)
+    expect(texts.filter((t) => t === 'TCG')).toHaveLength(rows.length)
+    expect(texts.some((t) => t.startsWith('degraded (hatched bar)'))).toBe(true)
     // taller bar for the faster case
     const height = (key: string) => Number(bars[rows.findIndex((r) => r.key === key)]?.height)
     expect(height('vhost-net/host-to-vm1/tcp-tx-default')).toBeGreaterThan(height('vhost-user/host-to-vm1/tcp-tx-default'))
@@ -119,7 +128,7 @@ describe('JUnit XML', () => {
   it('each case passes or fails against the thresholds; the failure names the threshold', async () => {
     const results = [vhostNetDegraded(), vhostUser(), await withZeroLoss(virtioQemuUdp(), 1e9, false)]
     const rows = allRows(results)
-    const verdicts = evaluate(rows, {minGbps: 1, maxLossPct: 10})
+    const verdicts = evaluate(rows, {minGbps: 1, maxLossPct: 10, allowDegraded: true})
     const xml = renderJunit(verdicts)
     expect(xml.startsWith('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites')).toBe(true)
     const doc = parser.parse(xml) as Node
@@ -142,6 +151,64 @@ describe('JUnit XML', () => {
     const props = findAll(suites[0], 'property')
     expect(props.find((p) => p.name === 'degraded')?.value).toBe(DEGRADED)
     expect(String(byName('tcp-tx-default [degraded]')?.['system-out'])).toContain(DEGRADED)
+    expect(String(byName('tcp-tx-default [degraded]')?.['system-out'])).toContain('warning: the result is degraded')
+    // real durations: the trials' recorded wall-clock seconds (the sample clock advances 1 s per call)
+    for (const c of cases) expect(Number(c.time)).toBeGreaterThan(0)
+    const tcpCase = cases.find((c) => c.classname === 'virtlab.vhost-user.host-to-vm1')
+    expect(Number(tcpCase?.time)).toBe(rows.find((r) => r.key === 'vhost-user/host-to-vm1/tcp-tx-default')?.durationS)
+    expect(Number(suites[0]?.time)).toBeCloseTo(rows.filter((r) => r.lab === 'vhost-net').reduce((s, r) => s + r.durationS, 0), 3)
+    expect(Number(root.time)).toBeGreaterThan(0)
+  })
+
+  it('a degraded or unverified result fails a threshold unless --allow-degraded', () => {
+    const rows = allRows([vhostNetDegraded()])
+    const [strict] = evaluate(rows, {minGbps: 1})
+    expect(strict?.pass).toBe(false)
+    expect(strict?.failures).toEqual([
+      expect.stringMatching(/^the result is degraded \(no vhost-net \(userspace virtio backend over tap\)\): a threshold does not pass on it \(--allow-degraded to accept\)$/),
+      expect.stringMatching(/^the datapath was not verified \(QEMU pid 4242/),
+    ])
+    const [allowed] = evaluate(rows, {minGbps: 1, allowDegraded: true})
+    expect(allowed?.pass).toBe(true)
+    expect(allowed?.warnings).toHaveLength(2)
+    // no threshold: nothing is gated
+    expect(evaluate(rows, {})[0]?.pass).toBe(true)
+  })
+
+  it('a case missing from the baseline fails', () => {
+    const rows = allRows([vhostUser(), virtioQemuUdp()])
+    const verdicts = evaluate(rows, {baseline: [vhostUser()]})
+    expect(verdicts.map((v) => v.pass)).toEqual([true, false, false])
+    expect(verdicts[1]?.failures[0]).toMatch(/^virtio-qemu\/udp-sizes\/udp-tx-64 is not in the baseline: nothing to compare it with \(the baseline has vhost-user\/host-to-vm1\/tcp-tx-default\)$/)
+  })
+
+  it('latency gate on the RTT p99 (microseconds); no latency measured fails it', () => {
+    const doc = vhostUser()
+    const p99Us = (doc.latency?.p99Ms ?? 0) * 1000
+    const rows = allRows([doc])
+    expect(evaluate(rows, {maxLatencyUs: p99Us + 1})[0]?.pass).toBe(true)
+    const [slow] = evaluate(rows, {maxLatencyUs: p99Us - 1})
+    expect(slow?.failures).toEqual([`RTT p99 ${p99Us.toFixed(1)} us is above --max-latency-us ${p99Us - 1}`])
+    const [none] = evaluate(allRows([{...doc, latency: null}]), {maxLatencyUs: 1000})
+    expect(none?.failures[0]).toMatch(/^no latency was measured/)
+  })
+
+  it('a regression gate narrower than the measured CV says so instead of passing or failing silently', () => {
+    const noisy = virtioQemuUdp() // udp-tx-1472 has trials scaled 0.9/1/1.1: CV 10 %
+    const rows = allRows([noisy]).filter((r) => r.caseId === 'udp-tx-1472')
+    expect(rows[0]?.cvPct).toBeGreaterThan(5)
+    const cv = rows[0]?.cvPct ?? 0
+    const same = evaluate(rows, {baseline: [noisy], maxRegressionPct: 5})[0]
+    expect(same?.pass).toBe(false)
+    expect(same?.failures[0]).toMatch(new RegExp(`^inconclusive: throughput .* is 0\\.0 % (below|above) the baseline .*, but the measured CV \\(${cv.toFixed(1).replace('.', '\\.')} %\\) is larger than the --max-regression 5 % gate`))
+    const allowed = evaluate(rows, {baseline: [noisy], maxRegressionPct: 5, allowNoisy: true})[0]
+    expect(allowed?.pass).toBe(true)
+    expect(allowed?.warnings[0]).toMatch(/^inconclusive: .*\(accepted: --allow-noisy\)$/)
+    // a gate wider than the CV decides as before
+    expect(evaluate(rows, {baseline: [noisy], maxRegressionPct: cv + 1})[0]).toMatchObject({pass: true, warnings: []})
+    // a drop beyond gate + CV is a regression even on a noisy case
+    const [crash] = evaluate(rows, {baseline: [sampleScaled(noisy, 2)], maxRegressionPct: 5})
+    expect(crash?.failures[0]).toMatch(/50\.0 % below the baseline .*beyond the measured CV/)
   })
 
   it('baseline regression fails only beyond --max-regression', () => {

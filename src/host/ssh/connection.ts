@@ -28,6 +28,8 @@ export interface SshConnectionOptions {
   localFs: HostFs
   /** An ssh_config file passed as -F (default: $VIRTLAB_SSH_CONFIG, else ssh's own ~/.ssh/config). */
   configFile?: string
+  /** The environment VIRTLAB_SSH_CONFIG is read from (default process.env). */
+  env?: Record<string, string | undefined>
   /** ConnectTimeout in seconds (default 10). */
   connectTimeoutS?: number
   /** ServerAliveInterval in seconds (default 10) and ServerAliveCountMax (default 3). */
@@ -39,6 +41,11 @@ export interface SshConnectionOptions {
   localTmpDir?: string
   /** The ssh binary (default 'ssh' on PATH). */
   sshBinary?: string
+  /**
+   * At most this many sessions at once over the master (default 8): sshd refuses more than its
+   * MaxSessions (default 10) per connection, so further runs wait their turn.
+   */
+  maxSessions?: number
 }
 
 export interface SshIdentity {
@@ -52,9 +59,21 @@ export interface SshIdentity {
   /** Commands run through sudo -n. */
   sudo: boolean
   kernel: string
-  /** The sshd process on the host serving this connection (alive as long as the master is). */
-  sessionPid?: number
+  /** PRETTY_NAME from the target's /etc/os-release, e.g. "Debian GNU/Linux 12 (bookworm)". */
+  distribution: string | undefined
+  /**
+   * The pid, on the target, of the sshd process serving this connection: alive exactly as long
+   * as the connection (a lock recording it is stale once it is gone from the target's /proc).
+   * Changes on reconnect. Undefined if it could not be found.
+   */
+  sessionPid: number | undefined
 }
+
+/** Print the pid of the sshd process serving this connection (an ancestor of the session): it lives exactly as long as the connection. */
+const SESSION_PID = 'p=$PPID; while [ "$p" -gt 1 ] && [ "$(cat /proc/$p/comm 2>/dev/null)" != sshd ]; do s=$(cat /proc/$p/stat) && s=${s##*) } && set -- $s && p=$2; done; echo "$p"'
+
+/** Print PRETTY_NAME from /etc/os-release (shell builtins only; an empty line when there is none). */
+const OS_RELEASE = `n=; if [ -r /etc/os-release ]; then while IFS= read -r l; do case $l in PRETTY_NAME=*) n=\${l#PRETTY_NAME=} ;; esac; done < /etc/os-release; fi; q='"'; n=\${n#$q}; echo "\${n%$q}"`
 
 export type RoundTripKind = 'command' | 'control' | 'connect'
 export type RoundTripListener = (event: {kind: RoundTripKind; argv: readonly string[]}) => void
@@ -72,8 +91,8 @@ export function classifySshFailure(stderr: string): 'unreachable' | 'auth' | 'ho
 }
 
 /** The VirtlabError for a failed connection attempt (or a connection lost while running `argv`). */
-export function sshFailureError(target: SshTarget, stderr: string, argv?: readonly string[], fallback?: ReturnType<typeof classifySshFailure>): VirtlabError {
-  const kind = classifySshFailure(stderr) ?? fallback
+export function sshFailureError(target: SshTarget, stderr: string, argv?: readonly string[], fallback?: ReturnType<typeof classifySshFailure>, midRun = false): VirtlabError {
+  const kind = midRun ? 'lost' : classifySshFailure(stderr) ?? fallback
   const tail = stderrTail(stderr)
   const host = target.url
   const command = argv === undefined ? undefined : {argv, exitCode: 255, stderrTail: tail}
@@ -103,7 +122,7 @@ export function sshFailureError(target: SshTarget, stderr: string, argv?: readon
         details, command, hint: `Is the host up and sshd listening${target.port === undefined ? '' : ` on port ${target.port}`}? Try ssh ${sshDestination(target).portArgs.join(' ')} ${sshDestination(target).destination} by hand.`.replace('  ', ' '),
       })
     case 'lost':
-      return new VirtlabError('SSH_CONNECTION_LOST', `The SSH connection to ${host} was lost${argv === undefined ? '' : ` while running ${argv[0] ?? ''}`}`, {
+      return new VirtlabError('SSH_CONNECTION_LOST', `The SSH connection to ${host} was lost${argv === undefined ? '' : ` while running ${argv[0] ?? ''}`}${lastLine(stderr) ? ` (${lastLine(stderr)})` : ''}`, {
         details, command, hint: 'Check the network and the host; virtlab down --host ... finishes a rollback from the target\'s journal once the host is back.',
       })
     default:
@@ -126,6 +145,8 @@ export class SshConnection {
   private counts: Record<RoundTripKind, number> = {command: 0, control: 0, connect: 0}
   private listeners: RoundTripListener[] = []
   private closed = false
+  private active = 0
+  private waiting: (() => void)[] = []
   /** Incremented each time a master starts (reconnect makes a new one, without the old forwards). */
   generation = 0
   private readonly configFile: string | undefined
@@ -133,7 +154,7 @@ export class SshConnection {
   constructor(target: SshTarget, options: SshConnectionOptions) {
     this.target = target
     this.options = options
-    this.configFile = options.configFile ?? process.env.VIRTLAB_SSH_CONFIG
+    this.configFile = options.configFile ?? ((options.env ?? process.env).VIRTLAB_SSH_CONFIG || undefined)
   }
 
   /** The control socket path (valid after open()). */
@@ -201,13 +222,11 @@ export class SshConnection {
     if (this.identityValue === undefined) {
       const probe = [
         'sh', '-c',
-        // The last line: the sshd process serving this connection (it lives as long as the
-        // master does): locks on the target record it as the holder's pid.
-        'uname -n && id -un && id -u && uname -r && mktemp -d "${TMPDIR:-/tmp}/virtlab-ssh.XXXXXXXX" && '
-          + 'p=$PPID; while [ "$p" -gt 1 ] && ! grep -q "^sshd" "/proc/$p/comm" 2>/dev/null; do p=$(cut -d" " -f4 "/proc/$p/stat" 2>/dev/null || echo 1); done; echo "$p"',
+        'uname -n && id -un && id -u && uname -r && mktemp -d "${TMPDIR:-/tmp}/virtlab-ssh.XXXXXXXX" && ' +
+        `${SESSION_PID} && ${OS_RELEASE}`,
       ]
       const result = await this.exec(remoteCommand(probe), {timeoutMs: 20_000, allowFailure: true}, probe)
-      const [hostname, user, uid, kernel, dir, session] = result.stdout.split('\n')
+      const [hostname, user, uid, kernel, dir, sshdPid, distribution] = result.stdout.split('\n')
       if (result.exitCode !== 0 || !hostname || !user || !uid || !kernel || !dir?.startsWith('/')) {
         throw new VirtlabError('SSH_REMOTE_UNUSABLE', `${this.target.url}: cannot run basic commands (uname, id, mktemp) on the host`, {
           command: {argv: probe, exitCode: result.exitCode, stderrTail: stderrTail(result.stderr)},
@@ -215,14 +234,27 @@ export class SshConnection {
         })
       }
       this.remoteTmp = dir
-      const sessionPid = /^[1-9][0-9]*$/.test(session ?? '') && session !== '1' ? Number(session) : undefined
-      this.identityValue = {transport: 'ssh', url: this.target.url, hostname, user, uid: Number(uid), sudo: this.target.sudo, kernel, ...(sessionPid === undefined ? {} : {sessionPid})}
+      this.identityValue = {transport: 'ssh', url: this.target.url, hostname, user, uid: Number(uid), sudo: this.target.sudo, kernel, distribution: distribution || undefined, sessionPid: Number(sshdPid) || undefined}
+    } else {
+      // A new master is a new sshd process on the target.
+      this.identityValue = {...this.identityValue, sessionPid: await this.probeSessionPid()}
     }
     return this.identityValue
   }
 
+  /** After a reconnect: the new sshd's pid, and the remote directory again (the host may have rebooted and emptied /tmp). */
+  private async probeSessionPid(): Promise<number | undefined> {
+    const argv = ['sh', '-c', `mkdir -p -m 700 -- "$1" && ${SESSION_PID}`, 'virtlab-reconnect', this.remoteDir]
+    const result = await this.exec(remoteCommand(argv), {timeoutMs: 20_000, allowFailure: true}, argv)
+    return Number(result.stdout.trim()) || undefined
+  }
+
   private async makeControlDir(): Promise<string> {
     const base = this.options.localTmpDir ?? tmpdir()
+    // ssh expands %-tokens and ~ in ControlPath, and -L splits on ':': keep the path plain.
+    if (!/^\/[A-Za-z0-9/._-]*$/.test(base)) {
+      throw new VirtlabError('SSH_CONTROL_DIR', `The temp directory ${JSON.stringify(base)} cannot hold an SSH control socket (only letters, digits, '/', '.', '_' and '-' are safe in a ControlPath)`, {hint: 'Set TMPDIR to a plain directory such as /tmp.'})
+    }
     const dir = `${base}/virtlab-ssh-${randomBytes(6).toString('hex')}`
     if (await this.options.localFs.exists(dir)) throw new VirtlabError('SSH_CONTROL_DIR', `internal: ${dir} exists already`)
     await this.options.localFs.mkdir(dir, {mode: 0o700})
@@ -313,31 +345,58 @@ export class SshConnection {
    * Run one remote command string over the master (a multiplexed session). Never falls back to a
    * fresh connection: a dead master is SSH_CONNECTION_LOST. Exit 255 with ssh's own diagnostics is
    * SSH_CONNECTION_LOST too; any other result is the remote command's. `display` is the argv
-   * errors name.
+   * errors name; `onStart` is called when a session slot is free, just before ssh runs (return
+   * false to run nothing).
    */
-  async exec(command: string, options: RunOptions & {allowFailure: true}, display: readonly string[]): Promise<RunResult> {
+  async exec(command: string, options: RunOptions & {allowFailure: true}, display: readonly string[], hooks: {onStart?: () => boolean} = {}): Promise<RunResult> {
     if (this.closed) throw new VirtlabError('SSH_NOT_CONNECTED', `The SSH connection to ${this.target.url} is closed`)
-    // ssh would silently open a new connection when the control socket is dead: refuse instead.
-    if (!(await this.masterAlive())) {
-      throw new VirtlabError('SSH_CONNECTION_LOST', `The SSH connection to ${this.target.url} is down (the ControlMaster is gone)${display[0] === undefined ? '' : `; ${display[0]} did not run`}`, {
-        command: {argv: display},
-        hint: 'virtlab reconnects for a bounded time; if the host stays unreachable, run virtlab down --host ... once it is back.',
-      })
-    }
-    const argv = [this.ssh, ...this.commonOptions(), '-o', 'ControlMaster=no', '-T', '--', sshDestination(this.target).destination, command]
-    this.count('command', argv)
+    // RemoteCommand=none: a RemoteCommand in the user's config would make ssh refuse ours.
+    const argv = [this.ssh, ...this.commonOptions(), '-o', 'ControlMaster=no', '-o', 'RemoteCommand=none', '-T', '--', sshDestination(this.target).destination, command]
     let result: RunResult
+    await this.acquire()
     try {
+      // ssh would silently open a new connection when the control socket is dead: refuse instead.
+      if (!(await this.masterAlive())) {
+        throw new VirtlabError('SSH_CONNECTION_LOST', `The SSH connection to ${this.target.url} is down (the ControlMaster is gone)${display[0] === undefined ? '' : `; ${display[0]} did not run`}`, {
+          command: {argv: display},
+          hint: 'virtlab reconnects for a bounded time; if the host stays unreachable, run virtlab down --host ... once it is back.',
+        })
+      }
+      // Waited for a free session: the caller may have given up meanwhile (timeout, cancel).
+      if (hooks.onStart && !hooks.onStart()) {
+        throw new VirtlabError('COMMAND_NOT_RUN', `${display[0] ?? 'the command'} was cancelled before it started (on ${this.target.url})`, {command: {argv: display}})
+      }
+      this.count('command', argv)
       result = await this.options.localRunner.run(argv, options)
     } catch (error) {
       throw this.localFailure(error, false)
+    } finally {
+      this.release()
     }
     if (result.exitCode === 255) {
-      const kind = classifySshFailure(result.stderr)
-      // A mux client whose master died exits 255 with nothing on stderr.
-      if (kind !== undefined || !(await this.masterAlive())) throw sshFailureError(this.target, result.stderr, display, 'lost')
+      // ssh's own failure, or the remote command's exit 255? A dead master (give a dying one a
+      // moment) or the mux client's own diagnostics mean the connection is gone: the command did
+      // not run, or did not finish, over it. (A master dying this very instant makes the client
+      // try a direct connection, which then fails with e.g. "Connection refused".)
+      const muxFailure = /mux_client_|Control socket connect|Session open refused|Shared connection to .* closed/.test(result.stderr)
+      const alive = (await this.masterAlive()) && (await new Promise((resolve) => setTimeout(resolve, 200)), await this.masterAlive())
+      if (muxFailure || !alive) throw sshFailureError(this.target, result.stderr, display, 'lost', true)
     }
     return result
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.active < (this.options.maxSessions ?? 8)) {
+      this.active++
+      return
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve))
+  }
+
+  private release(): void {
+    const next = this.waiting.shift()
+    if (next) next()
+    else this.active--
   }
 
   /**

@@ -118,6 +118,8 @@ const SCRIPTS = {
   exists: '[ -e "$1" ] || [ -L "$1" ]',
   stat: 'stat -c "%f %u %g %s" -- "$1" || exit 1; stat -L -c "%f %u %g %s" -- "$1" 2>/dev/null || echo -',
   readdir: [
+    // find reads a leading '-' as an expression: hand it ./-name instead.
+    'case $1 in -*) set -- "./$1" ;; esac',
     'if [ -d "$1" ]; then find -H "$1" -mindepth 1 -maxdepth 1 -printf "%f\\0"',
     'elif [ -e "$1" ]; then echo "@errno ENOTDIR" >&2; exit 1',
     'else echo "@errno ENOENT" >&2; exit 1; fi',
@@ -138,9 +140,10 @@ const SCRIPTS = {
   rename: 'mv -f -T -- "$1" "$2"',
   canOpen: 'if [ "$2" = w ]; then [ -w "$1" ]; else [ -r "$1" ]; fi',
   readMany: 'while IFS= read -r p; do if b=$(base64 -w 0 -- "$p" </dev/null 2>/dev/null); then printf "+%s\\n" "$b"; else echo -; fi; done',
-  readdirMany: 'while IFS= read -r p; do if [ -d "$p" ]; then printf "+%s\\n" "$(find -H "$p" -mindepth 1 -maxdepth 1 -printf "%f\\0" </dev/null 2>/dev/null | base64 -w 0)"; else echo -; fi; done',
   statMany: 'while IFS= read -r p; do if s=$(stat -c "%f %u %g %s" -- "$p" </dev/null 2>/dev/null); then l=$(stat -L -c "%f %u %g %s" -- "$p" </dev/null 2>/dev/null || echo -); printf "+%s\\n" "$(printf "%s|%s" "$s" "$l" | base64 -w 0)"; else echo -; fi; done',
-  readlinkMany: 'while IFS= read -r p; do if t=$(readlink -- "$p" </dev/null 2>/dev/null); then printf "+%s\\n" "$(printf %s "$t" | base64 -w 0)"; else echo -; fi; done',
+  // Per directory: its entries, each NUL-terminated, then one more NUL (names are never empty).
+  readdirMany: 'while IFS= read -r p; do case $p in -*) p=./$p ;; esac; if [ -d "$p" ]; then find -H "$p" -mindepth 1 -maxdepth 1 -printf "%f\\0" 2>/dev/null; fi; printf "\\0"; done',
+  readlinkMany: 'while IFS= read -r p; do if t=$(readlink -- "$p" 2>/dev/null); then printf "+%s\\0" "$t"; else printf -- "-\\0"; fi; done',
 } as const
 
 type Op = keyof typeof SCRIPTS
@@ -179,7 +182,8 @@ export class SshFs implements HostFs {
   }
 
   private async op(op: Op, args: string[], options: {input?: string; timeoutMs?: number} = {}) {
-    return this.runner.run(['sh', '-c', SCRIPTS[op], `virtlab-${op}`, ...args], {allowFailure: true, input: options.input, timeoutMs: options.timeoutMs})
+    // LC_ALL=C: the errno codes are read from the tools' (English) strerror texts.
+    return this.runner.run(['sh', '-c', `LC_ALL=C; export LC_ALL\n${SCRIPTS[op]}`, `virtlab-${op}`, ...args], {allowFailure: true, input: options.input, timeoutMs: options.timeoutMs})
   }
 
   /** Run an op that must succeed: a failure throws the errno error for (syscall, path). */
@@ -229,35 +233,44 @@ export class SshFs implements HostFs {
     return out
   }
 
-  /** Many directories in one round trip (sorted entries; [] when missing or not a directory). */
+  /** Many directories in one round trip: dir -> sorted entries ([] when missing or unreadable). */
   async readdirMany(paths: readonly string[]): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>()
-    for (const [p, text] of await this.batch('readdirMany', paths)) {
-      out.set(p, text === undefined ? [] : text.split('\0').filter((e) => e !== '').sort())
+    const batch = [...new Set(paths.filter((p) => !p.includes('\n')))]
+    if (batch.length > 0) {
+      const result = await this.op('readdirMany', [], {input: batch.map((p) => `${p}\n`).join(''), timeoutMs: BYTES_TIMEOUT_MS})
+      if (result.exitCode !== 0) throw remoteErrnoError(errnoFromStderr(result.stderr), 'scandir', batch[0] ?? '', this.host, result.stderr)
+      const fields = result.stdout.split('\0')
+      let i = 0
+      for (const dir of batch) {
+        const names: string[] = []
+        while (i < fields.length && fields[i] !== '') names.push(fields[i++]!)
+        i++
+        out.set(dir, names.sort())
+      }
     }
-    for (const p of paths) if (!out.has(p)) out.set(p, await this.readdir(p).catch(() => []))
+    for (const p of paths) {
+      if (!out.has(p)) out.set(p, await this.readdir(p).catch(() => [] as string[]))
+    }
     return out
   }
 
-  /** Many symlinks in one round trip (undefined when not a link). */
+  /** Many symlinks in one round trip: path -> target, undefined when not a link. */
   async readlinkMany(paths: readonly string[]): Promise<Map<string, string | undefined>> {
-    const out = await this.batch('readlinkMany', paths)
-    for (const p of paths) if (!out.has(p)) out.set(p, await this.readlink(p))
-    return out
-  }
-
-  /** One script over many paths (stdin, one a line): "+base64" or "-" per path. Paths with a newline are left out. */
-  private async batch(op: 'readdirMany' | 'readlinkMany' | 'statMany', paths: readonly string[]): Promise<Map<string, string | undefined>> {
     const out = new Map<string, string | undefined>()
     const batch = [...new Set(paths.filter((p) => !p.includes('\n')))]
-    if (batch.length === 0) return out
-    const result = await this.op(op, [], {input: batch.map((p) => `${p}\n`).join(''), timeoutMs: BYTES_TIMEOUT_MS})
-    if (result.exitCode !== 0) throw remoteErrnoError(errnoFromStderr(result.stderr), op, batch[0] ?? '', this.host, result.stderr)
-    const lines = result.stdout.split('\n')
-    batch.forEach((p, i) => {
-      const line = lines[i] ?? '-'
-      out.set(p, line.startsWith('+') ? Buffer.from(line.slice(1), 'base64').toString('utf8') : undefined)
-    })
+    if (batch.length > 0) {
+      const result = await this.op('readlinkMany', [], {input: batch.map((p) => `${p}\n`).join(''), timeoutMs: BYTES_TIMEOUT_MS})
+      if (result.exitCode !== 0) throw remoteErrnoError(errnoFromStderr(result.stderr), 'readlink', batch[0] ?? '', this.host, result.stderr)
+      const fields = result.stdout.split('\0')
+      batch.forEach((p, i) => {
+        const field = fields[i] ?? '-'
+        out.set(p, field.startsWith('+') ? field.slice(1) : undefined)
+      })
+    }
+    for (const p of paths) {
+      if (!out.has(p)) out.set(p, await this.readlink(p))
+    }
     return out
   }
 
@@ -292,12 +305,19 @@ export class SshFs implements HostFs {
     return parseStatLines(own, followed)
   }
 
-  /** Many stats in one round trip (undefined when missing), same results as stat(). */
+  /** Many stats in one round trip (undefined when missing), the same results as stat(). */
   async statMany(paths: readonly string[]): Promise<Map<string, FileStat | undefined>> {
     const out = new Map<string, FileStat | undefined>()
-    for (const [p, text] of await this.batch('statMany', paths)) {
-      const [own, followed] = (text ?? '').split('|')
-      out.set(p, text === undefined ? undefined : parseStatLines(own, followed))
+    const batch = [...new Set(paths.filter((p) => !p.includes('\n')))]
+    if (batch.length > 0) {
+      const result = await this.op('statMany', [], {input: batch.map((p) => `${p}\n`).join(''), timeoutMs: BYTES_TIMEOUT_MS})
+      if (result.exitCode !== 0) throw remoteErrnoError(errnoFromStderr(result.stderr), 'stat', batch[0] ?? '', this.host, result.stderr)
+      const lines = result.stdout.split('\n')
+      batch.forEach((p, i) => {
+        const line = lines[i] ?? '-'
+        const [own, followed] = line.startsWith('+') ? Buffer.from(line.slice(1), 'base64').toString('utf8').split('|') : []
+        out.set(p, own === undefined ? undefined : parseStatLines(own, followed))
+      })
     }
     for (const p of paths) if (!out.has(p)) out.set(p, await this.stat(p))
     return out

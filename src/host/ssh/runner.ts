@@ -17,32 +17,37 @@ import {DEFAULT_TIMEOUT_MS, stderrTail} from '../runner.js'
 import type {SshConnection} from './connection.js'
 import {remoteCommand} from './quote.js'
 
-/** POSIX sh; $1 pid file, $2 timeout in seconds, $3 working directory ('' = home), then the command. */
+/**
+ * POSIX sh; $1 pid file, $2 timeout in seconds, $3 working directory ('' = home), $4 the program
+ * to look up first ('' = none: sudo looks it up), then the command. It records the process
+ * group and its leader's start time ("pgid starttime": a pid number alone could be reused),
+ * and execs timeout(1): no extra process stays, no extra command runs. The look-up gives a
+ * missing program its own marked message whatever the remote locale (timeout's is translated).
+ */
 const WRAPPER = [
-  'p=$1 t=$2 d=$3; shift 3',
-  'pg() { set -- $1; echo "$3"; }',
-  'read -r s < /proc/$$/stat || exit 125',
-  's=${s##*) }',
-  'pg "$s" > "$p" || { echo "virtlab-ssh: cannot write $p" >&2; exit 125; }',
-  'if [ -n "$d" ]; then cd -- "$d" || { rm -f -- "$p"; echo "virtlab-ssh: cannot change directory to $d" >&2; exit 125; }; fi',
-  'timeout --foreground -k 5 "$t" "$@"',
-  'r=$?',
-  'rm -f -- "$p"',
-  'exit $r',
+  'p=$1 t=$2 d=$3 c=$4; shift 4',
+  'f() { set -- $1; g=$3; }',
+  'h() { set -- $1; s0=${20}; }',
+  '{ read -r s < /proc/$$/stat && f "${s##*) }" && read -r s < /proc/$g/stat && h "${s##*) }"; } 2>/dev/null || { echo "virtlab-ssh: cannot read /proc" >&2; exit 125; }',
+  'echo "$g $s0" > "$p" || { echo "virtlab-ssh: cannot write $p" >&2; exit 125; }',
+  'if [ -n "$d" ]; then cd -- "$d" 2>/dev/null || { echo "virtlab-ssh: cannot change directory to $d" >&2; exit 125; }; fi',
+  'if [ -n "$c" ] && ! command -v -- "$c" >/dev/null 2>&1; then echo "virtlab-ssh: $c: command not found" >&2; exit 127; fi',
+  'exec timeout --foreground -k 5 "$t" "$@"',
 ].join('\n')
 
 /**
- * $1 pid file: wait up to 2 s for it (the run may be starting), TERM the group, and KILL what is
- * left 3 s later (like ExecaRunner's forceKillAfterDelay) from a detached background job, so the
- * caller does not wait for it.
+ * $1 pid file: wait up to 2 s for it (the run may be starting); if its group leader is still the
+ * same process (same start time), TERM the group, and KILL what is left 3 s later (like
+ * ExecaRunner's forceKillAfterDelay) from a detached background job, so the caller does not wait.
  */
 const KILL = [
+  'h() { set -- $1; s1=${20}; }',
+  'same() { { read -r s < /proc/$g/stat && h "${s##*) }"; } 2>/dev/null && [ "$s1" = "$s0" ]; }',
   'i=0; while ! [ -s "$1" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done',
-  'g=$(cat -- "$1" 2>/dev/null) || exit 0',
-  'rm -f -- "$1"',
-  '[ -n "$g" ] || exit 0',
+  'read -r g s0 < "$1" 2>/dev/null || exit 0',
+  '[ -n "$g" ] && same || exit 0',
   'kill -TERM "-$g" 2>/dev/null || exit 0',
-  '(sleep 3; kill -KILL "-$g" 2>/dev/null) </dev/null >/dev/null 2>&1 &',
+  '(sleep 3; same && kill -KILL "-$g" 2>/dev/null) </dev/null >/dev/null 2>&1 &',
   'exit 0',
 ].join('\n')
 
@@ -78,7 +83,7 @@ export class SshRunner implements CommandRunner {
       ...(env.length > 0 ? ['env', ...env.map(([k, v]) => `${k}=${v}`)] : []),
       ...argv,
     ]
-    const command = remoteCommand(['sh', '-c', WRAPPER, 'virtlab-run', pidFile, String(remoteSeconds), options.cwd ?? '', ...inner])
+    const command = remoteCommand(['sh', '-c', WRAPPER, 'virtlab-run', pidFile, String(remoteSeconds), options.cwd ?? '', this.sudo ? '' : file, ...inner])
     if (command.length > MAX_REMOTE_COMMAND) {
       throw new VirtlabError('SSH_COMMAND_TOO_LONG', `${file}: the command line is ${command.length} bytes, more than the ${MAX_REMOTE_COMMAND} an SSH command can carry`, {
         command: {argv}, hint: 'Pass large data on stdin (input) or in a file instead of as arguments.',
@@ -96,18 +101,30 @@ export class SshRunner implements CommandRunner {
       reason = why
       killing = this.killRemote(pidFile)
     }
-    const timer = setTimeout(() => fire('timeout'), timeoutMs)
-    const onAbort = () => fire('cancel')
+    let started = false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const onAbort = () => {
+      // Still waiting for a session: nothing runs remotely yet, nothing to kill.
+      if (started) fire('cancel')
+      else reason = 'cancel'
+    }
     options.signal?.addEventListener('abort', onAbort, {once: true})
+    // The timeout counts from when the command starts (not while it waits for a free session).
+    const onStart = () => {
+      if (reason !== undefined) return false
+      started = true
+      timer = setTimeout(() => fire('timeout'), timeoutMs)
+      return true
+    }
     let result: RunResult | undefined
     let failure: unknown
     try {
       // The local backstop only matters when the remote kill cannot get through.
-      result = await this.connection.exec(command, {timeoutMs: timeoutMs + BACKSTOP_MS, input: options.input, allowFailure: true}, argv)
+      result = await this.connection.exec(command, {timeoutMs: timeoutMs + BACKSTOP_MS, input: options.input, allowFailure: true}, argv, {onStart})
     } catch (error) {
       failure = error
     } finally {
-      clearTimeout(timer)
+      if (timer !== undefined) clearTimeout(timer)
       options.signal?.removeEventListener('abort', onAbort)
       await killing
     }
@@ -136,6 +153,12 @@ export class SshRunner implements CommandRunner {
     const host = this.connection.target.url
     const tail = stderrTail(stderr)
     const firstLine = stderr.split('\n', 1)[0] ?? ''
+    if (exitCode === 127 && /^virtlab-ssh: .*: command not found$/.test(firstLine)) {
+      throw new VirtlabError('COMMAND_NOT_RUN', `${file} could not start on ${host} (not found)`, {
+        command: {argv, stderrTail: tail},
+        hint: `Install ${file} on ${host} (virtlab doctor --fix --host ... installs the lab's packages).`,
+      })
+    }
     if (exitCode === 125 && /^virtlab-ssh: /.test(firstLine)) {
       throw new VirtlabError('COMMAND_NOT_RUN', `${file} could not start on ${host} (${firstLine.slice('virtlab-ssh: '.length)})`, {command: {argv, stderrTail: tail}})
     }
@@ -186,6 +209,8 @@ export class SshRunner implements CommandRunner {
   async which(program: string): Promise<string | undefined> {
     const argv = [...(this.sudo ? ['sudo', '-n', '--'] : []), 'sh', '-c', 'command -v -- "$1"', 'virtlab-which', program]
     const result = await this.connection.exec(remoteCommand(argv), {allowFailure: true, timeoutMs: 20_000}, argv)
+    // A refused sudo is not a missing program.
+    if (result.exitCode !== 0 && this.sudo) this.checkNotRun([program], result.exitCode, result.stderr)
     const found = result.stdout.trim()
     return result.exitCode === 0 && found.startsWith('/') ? found : undefined
   }
