@@ -37,8 +37,10 @@ export interface LabStatus {
   journalProblem?: {code: string; reason: string}
   /** A lab whose status could not be read at all (the others are still shown). */
   error?: {code: string; message: string}
-  /** Set when another virtlab process holds the lab's lock. */
+  /** Set when another virtlab process holds the lab's lock (its pid on the target). */
   lockedBy: number | undefined
+  /** Who holds the lock (virtlab pid N on HOST), when the lock records it. */
+  lockHolder?: string
   file: string | undefined
   driver: 'libvirt' | 'qemu' | undefined
   runDir: string | undefined
@@ -115,12 +117,15 @@ async function switchStatus(ctx: Context, id: string, runDir: string | undefined
 async function labStatus(ctx: Context, lab: string, domains: {all: string[] | undefined; running: string[]}, processes: TaggedProcess[]): Promise<LabStatus> {
   const read = await readJournal(ctx.target.fs, ctx.target.stateDir, lab, {runBase: ctx.target.runBase})
   const journal = read.state === 'ok' ? read.journal : undefined
-  const lockPid = (await readLockHolder(ctx.target.fs, ctx.target.stateDir, lab))?.pid
+  const lockRecord = await readLockHolder(ctx.target.fs, ctx.target.stateDir, lab)
+  const lockPid = lockRecord?.pid
+  const lockHost = lockRecord?.holder ?? lockRecord?.host
   const status: LabStatus = {
     lab,
     journal: read.state,
     ...(read.state === 'corrupt' ? {journalProblem: {code: read.code, reason: read.reason}} : {}),
     lockedBy: lockPid,
+    ...(lockHost === undefined ? {} : {lockHolder: lockHost}),
     file: journal?.file,
     driver: journal?.driver,
     runDir: journal?.runDir,
@@ -169,10 +174,14 @@ async function labStatus(ctx: Context, lab: string, domains: {all: string[] | un
 }
 
 export async function statusLabs(ctx: Context, options: {lab?: string | undefined} = {}): Promise<StatusResult> {
-  const labs = options.lab === undefined ? await discoverLabs(ctx) : [labNameOf(options.lab)]
-  const all = await listDomains(ctx, true)
-  const running = all === undefined ? [] : ((await listDomains(ctx, false)) ?? [])
-  const processes = await listQemuProcesses(ctx)
+  // Independent questions to the target, asked at once (each is a round trip on a remote one).
+  const [labs, all, runningOrFail, processes] = await Promise.all([
+    options.lab === undefined ? discoverLabs(ctx) : Promise.resolve([labNameOf(options.lab)]),
+    listDomains(ctx, true),
+    listDomains(ctx, false),
+    listQemuProcesses(ctx),
+  ])
+  const running = all === undefined ? [] : (runningOrFail ?? [])
   const result: StatusResult = {labs: []}
   for (const lab of labs) {
     try {
@@ -184,6 +193,41 @@ export async function statusLabs(ctx: Context, options: {lab?: string | undefine
         degraded: [], steps: [], vms: [], switches: [], devices: [], leftovers: [],
         error: {code: isVirtlabError(error) ? error.code : 'STATUS_FAILED', message: error instanceof Error ? error.message : String(error)},
       })
+    }
+  }
+  return result
+}
+
+export interface HostStatus {
+  host: string
+  transport: 'local' | 'ssh' | undefined
+  url: string | undefined
+  /** The labs on that host; undefined when it could not be reached. */
+  labs: LabStatus[] | undefined
+  error?: {code: string; message: string}
+}
+
+export interface AllHostsStatusResult {
+  hosts: HostStatus[]
+}
+
+/**
+ * `status --all-hosts`: this machine and every named host, one after another. A host that
+ * cannot be reached is reported with its error; the others are still listed.
+ */
+export async function statusAllHosts(hosts: readonly string[], open: (host: string) => Promise<Context>): Promise<AllHostsStatusResult> {
+  const result: AllHostsStatusResult = {hosts: []}
+  for (const host of hosts) {
+    let ctx: Context | undefined
+    try {
+      ctx = await open(host)
+      const status = await statusLabs(ctx)
+      result.hosts.push({host, transport: ctx.target.transport, url: ctx.target.identity.url, labs: status.labs})
+    } catch (error) {
+      const e = error as {code?: unknown; message?: unknown}
+      result.hosts.push({host, transport: undefined, url: undefined, labs: undefined, error: {code: typeof e.code === 'string' ? e.code : 'INTERNAL', message: String(e.message ?? error)}})
+    } finally {
+      await ctx?.target.close().catch(() => undefined)
     }
   }
   return result

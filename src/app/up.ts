@@ -10,7 +10,8 @@ import type {CompileOptions, Driver} from '../compile/artifacts.js'
 import {runChecks as realRunChecks, type CheckResult, type RunChecksOptions} from '../doctor/index.js'
 import {VirtlabError} from '../errors.js'
 import type {HostFacts} from '../host/facts.js'
-import {autoAccelFor, autoOvsFor, gatherFacts as realGatherFacts} from '../host/probe.js'
+import {probing} from '../host/probe-cache.js'
+import {autoAccelFor, autoOvsFor, FACT_QUERIES, gatherFacts as realGatherFacts} from '../host/probe.js'
 import {ensureLibvirtd as realEnsureLibvirtd, type StartedDaemon} from '../host/daemons.js'
 import {ensureImage as realEnsureImage} from '../guest/image.js'
 import {loadLab} from '../lab/load.js'
@@ -49,6 +50,8 @@ export interface UpOptions {
 export interface UpDeps {
   /** kvm 'cached' (a dry run): never boot the KVM probe's guests, use its cached result or none. */
   gatherFacts: (ctx: Context, options: {kvm: 'run' | 'cached'}) => Promise<HostFacts>
+  /** The queries gatherFacts will make, asked at once when the probe snapshot is taken. */
+  factQueries?: readonly (readonly string[])[]
   planLab: (source: string, options: PlanLabOptions, ctx: Context) => Promise<PlanLabResult>
   runChecks: (model: LabModel, ctx: Context, options: RunChecksOptions) => Promise<CheckResult[]>
   /** Start virtlogd/libvirtd when the libvirt driver needs them (returns what it started). */
@@ -59,6 +62,7 @@ export interface UpDeps {
 
 export const defaultUpDeps: UpDeps = {
   gatherFacts: (ctx, options) => realGatherFacts(ctx, options),
+  factQueries: FACT_QUERIES,
   planLab: realPlanLab,
   runChecks: realRunChecks,
   ensureLibvirtd: (ctx) => realEnsureLibvirtd(ctx),
@@ -119,7 +123,9 @@ function failedChecksError(lab: string, failed: CheckResult[]): VirtlabError {
 export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = defaultUpDeps): Promise<UpResult | UpDryRunResult> {
   // A dry run changes nothing and boots nothing: the KVM probe (two QEMU guests, a cache file in
   // the state dir) runs only for a real `up`; the dry run uses the cached result or says there is none.
-  const facts = await deps.gatherFacts(ctx, {kvm: options.dryRun === true ? 'cached' : 'run'})
+  // Facts and checks read the target in a few batches (one snapshot, src/host/probe-cache.ts).
+  const probe = await probing(ctx, {queries: deps.factQueries ?? []})
+  const facts = await deps.gatherFacts(probe, {kvm: options.dryRun === true ? 'cached' : 'run'})
   // A dry-run shows the lab as written even where this host lacks vhost-net (and says so in a note);
   // the real `up` refuses it there unless --allow-degraded.
   const describeFaithfully = options.dryRun === true && options.allowDegraded !== true && facts.probed && !facts.vhostNet
@@ -173,7 +179,9 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
     warnings.push(warning)
     ctx.operator.progress({type: 'warn', title: warning})
   } else {
-    const checks = await deps.runChecks(model, ctx, {allowDegraded: options.allowDegraded ?? false, driver: plan.driver, facts: checkFacts})
+    // Daemons started since the snapshot: check against a fresh one.
+    const checkCtx = startedDaemons.length > 0 ? ctx : probe
+    const checks = await deps.runChecks(model, checkCtx, {allowDegraded: options.allowDegraded ?? false, driver: plan.driver, facts: checkFacts})
     const failed = checks.filter((c) => c.status === 'fail')
     if (failed.length > 0) throw failedChecksError(model.name, failed)
     for (const c of checks.filter((x) => x.status === 'warn')) {
@@ -192,7 +200,8 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
   }
 
   const identifiers = labIdentifiers(model)
-  const lock = await acquireLock(ctx.target.fs, ctx.target.stateDir, plan.lab)
+  const lock = await acquireLock(ctx.target.fs, ctx.target.stateDir, plan.lab, ctx.target.session.pid, ctx.target.session.label)
+  let failed = false
   const controller = new AbortController()
   const onSigint = () => controller.abort(new Error('interrupted (SIGINT)'))
   const onSigterm = () => controller.abort(new Error('terminated (SIGTERM)'))
@@ -238,13 +247,23 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
       startedDaemons,
       imageBuilt,
     }
+  } catch (error) {
+    failed = true
+    throw error
   } finally {
     process.removeListener('SIGINT', onSigint)
     process.removeListener('SIGTERM', onSigterm)
-    await lock.release()
-    // A first `up` that was rolled back completely leaves no state behind.
-    await removeLabStateDirIfEmpty(ctx.target.fs, ctx.target.stateDir, plan.lab)
+    // A target that cannot be reached any more must not hide why `up` failed.
+    await releaseLab(ctx, lock, plan.lab).catch((error: unknown) => {
+      if (!failed) throw error
+    })
   }
+}
+
+async function releaseLab(ctx: Context, lock: {release(): Promise<void>}, lab: string): Promise<void> {
+  await lock.release()
+  // A first `up` that was rolled back completely leaves no state behind.
+  await removeLabStateDirIfEmpty(ctx.target.fs, ctx.target.stateDir, lab)
 }
 
 /**

@@ -214,6 +214,21 @@ export async function applyPlan(plan: Plan, ctx: Context, options: ApplyOptions)
   // Roll back what this run created, newest first.
   const interrupted = runSignal.aborted && (failure === undefined || failure.error.code === 'STEP_INTERRUPTED')
   const toUndo = [...created].reverse()
+  if (toUndo.length > 0 && ctx.target.recover !== undefined) {
+    // The failure may have been the connection to the target: get it back before rolling back.
+    try {
+      await ctx.target.recover()
+    } catch (error) {
+      const cause = failure?.error.message ?? 'interrupted'
+      throw new VirtlabError('TARGET_UNREACHABLE',
+        `${plan.lab}: ${cause}; ${ctx.target.name} cannot be reached to roll back. Left on ${ctx.target.name}: ${toUndo.map((e) => `${e.stepId} (${e.title})`).join('; ')}`,
+        {
+          cause: error,
+          hint: `Once ${ctx.target.name} is reachable again, run \`virtlab down ${plan.lab} --host ${ctx.target.name}\`: it undoes these steps from the journal on the target.`,
+          details: {failedStep: failure?.step.id, interrupted: runSignal.aborted, rolledBack: [], notUndone: toUndo.map((e) => e.stepId)},
+        })
+    }
+  }
   if (toUndo.length > 0) ctx.operator.progress({type: 'info', title: `rolling back ${toUndo.length} step(s)`})
   const outcome = await undoEntries(ctx, journal, toUndo, defaultTimeout, tokens)
   if (!hadEntries && journal.entries().length === 0) await journal.delete()

@@ -31,6 +31,8 @@ export interface LockRecord {
   /** The holder's start time (field 22 of /proc/<pid>/stat): tells a reused pid from the holder. */
   start?: string | undefined
   nonce?: string | undefined
+  /** Who holds it: the virtlab process and the machine it runs on (over SSH not the target). */
+  holder?: string | undefined
 }
 
 export function lockPath(stateDir: string, lab: string): string {
@@ -62,6 +64,7 @@ export function parseLockRecord(text: string): LockRecord | undefined {
       host: data.host,
       start: typeof data.start === 'string' ? data.start : undefined,
       nonce: typeof data.nonce === 'string' ? data.nonce : undefined,
+      holder: typeof data.holder === 'string' ? data.holder : undefined,
     }
   } catch {
     return undefined
@@ -87,12 +90,12 @@ async function holderAlive(fs: HostFs, record: LockRecord): Promise<boolean> {
 }
 
 function lockedError(lab: string, path: string, record: LockRecord, otherHost: boolean): VirtlabError {
-  const where = record.host === undefined ? '' : ` on host ${record.host}`
+  const where = (record.host === undefined ? '' : ` on host ${record.host}`) + (record.holder === undefined ? '' : ` (${record.holder})`)
   return new VirtlabError('LAB_LOCKED', `lab ${lab} is locked by process ${record.pid}${where} (another virtlab up/down is running)`, {
     hint: otherHost
       ? `The lock was taken on another host (${record.host ?? '?'}); virtlab cannot tell whether it is still running. If it is not, remove ${path}.`
       : `Wait for process ${record.pid} to finish. If it is not virtlab, remove ${path}.`,
-    details: {pid: record.pid, host: record.host, lock: path},
+    details: {pid: record.pid, host: record.host, lock: path, ...(record.holder === undefined ? {} : {holder: record.holder})},
   })
 }
 
@@ -117,13 +120,18 @@ async function tryLink(fs: HostFs, from: string, to: string): Promise<boolean> {
   }
 }
 
-export async function acquireLock(fs: HostFs, stateDir: string, lab: string, pid = process.pid): Promise<LabLock> {
+/**
+ * Take the lab's lock. `pid` is a process on the target that lives as long as this run (locally
+ * virtlab itself; over SSH its session on the target); `holder` says who holds it (host and pid
+ * of the virtlab process), for the LAB_LOCKED message.
+ */
+export async function acquireLock(fs: HostFs, stateDir: string, lab: string, pid = process.pid, holder?: string): Promise<LabLock> {
   await ensureLabStateDir(fs, stateDir, lab)
   const path = lockPath(stateDir, lab)
   const host = await lockHostName(fs)
   const nonce = randomBytes(12).toString('hex')
   const start = await procStart(fs, pid)
-  const content = JSON.stringify({pid, host, ...(start === undefined ? {} : {start}), nonce}) + '\n'
+  const content = JSON.stringify({pid, host, ...(start === undefined ? {} : {start}), nonce, ...(holder === undefined ? {} : {holder: holder.replace(/[\r\n]/g, ' ')})}) + '\n'
   const lock: LabLock = {
     lab,
     path,

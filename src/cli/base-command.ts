@@ -5,12 +5,35 @@
  * `Error [CODE]: message` and a hint on stderr, never a stack trace; exit 1 for a failure, 2 for
  * a usage error.
  */
-import {Command, Errors} from '@oclif/core'
+import {Command, Errors, Flags} from '@oclif/core'
 
+import type {OpenContextOptions} from '../app/context.js'
+import type {Context} from '../host/target.js'
 import {describeFailure, failureJson, failureText} from './failure.js'
+
+/** --host on every command that touches a host. */
+export const hostFlag = Flags.string({
+  description: 'the target host: a name from the hosts file (`virtlab host list`) or ssh://[user@]host[:port] (default: this machine; env VIRTLAB_HOST)',
+  helpGroup: 'HOST',
+})
 
 export abstract class VirtlabCommand extends Command {
   static override enableJsonFlag = true
+
+  private readonly openTargets: Context['target'][] = []
+
+  /** The Context on the chosen target host (--host / $VIRTLAB_HOST / this machine), closed when the command ends. */
+  protected async openContext(options: OpenContextOptions): Promise<Context> {
+    const {openContext} = await import('../app/context.js')
+    const ctx = await openContext(options)
+    this.openTargets.push(ctx.target)
+    return ctx
+  }
+
+  protected override async finally(error: Error | undefined): Promise<unknown> {
+    for (const target of this.openTargets.splice(0)) await target.close().catch(() => undefined)
+    return super.finally(error)
+  }
 
   protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     // this.exit(n) is not a failure to render.

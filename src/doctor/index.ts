@@ -5,7 +5,8 @@
  */
 import type {Context} from '../host/target.js'
 import type {HostFacts} from '../host/facts.js'
-import {gatherFacts, kernelRelease, modulesLoadable} from '../host/probe.js'
+import {probing} from '../host/probe-cache.js'
+import {FACT_QUERIES, gatherFacts, kernelRelease, modulesLoadable, QEMU_BINARY} from '../host/probe.js'
 import type {LabModel} from '../lab/model.js'
 import * as c from './checks.js'
 import {allNeeds, labNeeds, type LabNeeds} from './needs.js'
@@ -24,11 +25,18 @@ export interface DoctorRun {
 }
 
 /** Run the checks and also return what they were based on (facts, OS, the lab's needs). */
-export async function runDoctor(model: LabModel | undefined, ctx: Context, options: RunChecksOptions = {}): Promise<DoctorRun> {
+export async function runDoctor(model: LabModel | undefined, given: Context, options: RunChecksOptions = {}): Promise<DoctorRun> {
+  // Every check reads the host: ask in a few batches up front (src/host/probe-cache.ts).
+  const needs = model === undefined ? allNeeds() : labNeeds(model, options.driver)
+  const ctx = await probing(given, {queries: [
+    ...FACT_QUERIES,
+    ...(needs.qemuDevices.length + needs.qemuNetdevs.length > 0 ? [[QEMU_BINARY, '-device', 'help'], [QEMU_BINARY, '-netdev', 'help']] : []),
+    ['virsh', '--version'],
+    ...(needs.iperf3 ? [['iperf3', '--version']] : []),
+  ]})
   const facts = options.facts ?? await gatherFacts(ctx, {kvm: options.kvmProbe ?? 'run', reprobeKvm: options.reprobeKvm ?? false, kvmProbe: options.kvmProbeOptions})
   const os = await detectOs(ctx.target.fs)
   const release = facts.kernelRelease ?? await kernelRelease(ctx.target.fs)
-  const needs = model === undefined ? allNeeds() : labNeeds(model, options.driver)
   const whichCache = new Map<string, Promise<string | undefined>>()
   const env: c.DoctorEnv = {
     ctx,

@@ -73,6 +73,53 @@ export interface HostFs {
   link(existingHostPath: string, newHostPath: string): Promise<void>
   /** Can this path be opened for writing (e.g. /dev/vhost-net)? */
   canOpen(hostPath: string, mode: 'r' | 'w'): Promise<boolean>
+  /**
+   * Read many files at once (one round trip on a remote transport): path -> text, undefined when
+   * it cannot be read. Optional so fakes keep compiling: callers use readMany(fs, paths).
+   */
+  readMany?(hostPaths: readonly string[]): Promise<Map<string, string | undefined>>
+  /** List many directories at once: dir -> sorted entries ([] when missing). Optional: use readdirMany(fs, dirs). */
+  readdirMany?(hostPaths: readonly string[]): Promise<Map<string, string[]>>
+  /** Stat many paths at once: path -> stat, undefined when missing. Optional: use statMany(fs, paths). */
+  statMany?(hostPaths: readonly string[]): Promise<Map<string, FileStat | undefined>>
+  /** Read many symlinks at once: path -> target, undefined when not a link. Optional: use readlinkMany(fs, paths). */
+  readlinkMany?(hostPaths: readonly string[]): Promise<Map<string, string | undefined>>
+}
+
+/** Many files in one call (HostFs.readMany when the fs has it, else one read each). */
+export async function readMany(fs: HostFs, hostPaths: readonly string[]): Promise<Map<string, string | undefined>> {
+  if (hostPaths.length === 0) return new Map()
+  if (fs.readMany) return fs.readMany(hostPaths)
+  const out = new Map<string, string | undefined>()
+  for (const p of hostPaths) out.set(p, await fs.tryReadFile(p).catch(() => undefined))
+  return out
+}
+
+/** Many directories in one call (HostFs.readdirMany, else one readdir each). */
+export async function readdirMany(fs: HostFs, hostPaths: readonly string[]): Promise<Map<string, string[]>> {
+  if (hostPaths.length === 0) return new Map()
+  if (fs.readdirMany) return fs.readdirMany(hostPaths)
+  const out = new Map<string, string[]>()
+  for (const p of hostPaths) out.set(p, await fs.readdir(p).catch(() => [] as string[]))
+  return out
+}
+
+/** Many stats in one call (HostFs.statMany, else one stat each). */
+export async function statMany(fs: HostFs, hostPaths: readonly string[]): Promise<Map<string, FileStat | undefined>> {
+  if (hostPaths.length === 0) return new Map()
+  if (fs.statMany) return fs.statMany(hostPaths)
+  const out = new Map<string, FileStat | undefined>()
+  for (const p of hostPaths) out.set(p, await fs.stat(p))
+  return out
+}
+
+/** Many symlinks in one call (HostFs.readlinkMany, else one readlink each). */
+export async function readlinkMany(fs: HostFs, hostPaths: readonly string[]): Promise<Map<string, string | undefined>> {
+  if (hostPaths.length === 0) return new Map()
+  if (fs.readlinkMany) return fs.readlinkMany(hostPaths)
+  const out = new Map<string, string | undefined>()
+  for (const p of hostPaths) out.set(p, await fs.readlink(p))
+  return out
 }
 
 export class RootedFs implements HostFs {

@@ -7,6 +7,7 @@
  * Device nodes: on a real host (fs.root === '/') a device path counts only when it is a character
  * device; under a fixture root a plain file stands in for it (fixtures cannot hold device nodes).
  */
+import {prefetchQueries, probing} from './probe-cache.js'
 import type {Context, TargetHost} from './target.js'
 import {isVirtlabError} from '../errors.js'
 import type {HostFacts} from './facts.js'
@@ -293,7 +294,13 @@ export interface GatherOptions {
 }
 
 /** Probe the host: what buildPlan and the compiler need to know (HostFacts). */
-export async function gatherFacts(ctx: Context, options: GatherOptions = {}): Promise<HostFacts> {
+/** The queries gatherFacts makes (prefetched concurrently by a probe). */
+export const FACT_QUERIES: readonly (readonly string[])[] = [[QEMU_BINARY, '--version'], ['ovs-vsctl', '--timeout=2', 'show'], LIBVIRT_PROBE_ARGV]
+
+export async function gatherFacts(given: Context, options: GatherOptions = {}): Promise<HostFacts> {
+  const ctx = await probing(given, {queries: FACT_QUERIES})
+  // Already probing (a snapshot taken by the caller): still ask the queries at once.
+  const queries = prefetchQueries(ctx, FACT_QUERIES)
   const {fs, runner} = ctx.target
   const release = await kernelRelease(fs)
   const qemuLine = await qemuVersionLine(ctx)
@@ -316,6 +323,7 @@ export async function gatherFacts(ctx: Context, options: GatherOptions = {}): Pr
   const ovsInstalled = (await runner.which('ovs-vsctl')) !== undefined && (await runner.which('ovsdb-server')) !== undefined
   const dpdkBinary = (await fs.exists(OVS_DPDK_BINARY)) ? OVS_DPDK_BINARY : undefined
   const virshPath = await runner.which('virsh')
+  await queries
 
   return {
     probed: true,

@@ -90,7 +90,7 @@ describe('up', () => {
     // The fake host's filesystem is a temp root: put the shipped lab where the loader looks for it.
     await ctx.target.fs.mkdir(`${ctx.operator.packageRoot}/labs`)
     await ctx.target.fs.writeFile(`${ctx.operator.packageRoot}/labs/vhost-net.yaml`, readFileSync(new URL('../../labs/vhost-net.yaml', import.meta.url), 'utf8'))
-    const noVhostNet: UpDeps = {...defaultUpDeps, gatherFacts: async () => ({...ASSUMED_FACTS, probed: true, vhostNet: false})}
+    const noVhostNet: UpDeps = {...defaultUpDeps, factQueries: [], gatherFacts: async () => ({...ASSUMED_FACTS, probed: true, vhostNet: false})}
     const result = (await upLab(ctx, {lab: 'vhost-net', dryRun: true, driver: 'qemu'}, noVhostNet)) as UpDryRunResult
     expect(result.degraded).toEqual([])
     expect(result.notes.join('\n')).toMatch(/`up` refuses this plan here/)

@@ -12,8 +12,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {RootedFs, type HostFs} from '../../src/host/fs.js'
-import {ExecaRunner, type CommandRunner} from '../../src/host/runner.js'
+import {readdirMany, readlinkMany, readMany, RootedFs, statMany, type HostFs} from '../../src/host/fs.js'
+import {ExecaRunner, type CommandRunner, whichMany} from '../../src/host/runner.js'
 import {connectSsh, type SshTransport} from '../../src/host/ssh/index.js'
 import {startTestSshd, type TestSshd} from '../helpers/sshd.js'
 
@@ -336,6 +336,57 @@ describe.each(transports)('%s transport', (name, get) => {
       expect(await fs.canOpen('/etc/hostname', 'r')).toBe(true)
       expect(await fs.canOpen(`${dir}/nothing`, 'r')).toBe(false)
     })
+  })
+})
+
+describe.each(transports)('%s transport: batches', (name, get) => {
+  it('readMany / readdirMany / readlinkMany / statMany / whichMany give what the single calls give', async () => {
+    const t = get()
+    const dir = mkdtempSync(join(tmpdir(), `virtlab-batch-${name}-`))
+    try {
+      await local.fs.writeFile(`${dir}/a`, 'alpha\n')
+      await local.fs.mkdir(`${dir}/sub`)
+      await local.fs.writeFile(`${dir}/sub/x y`, '')
+      await local.fs.writeFile(`${dir}/sub/z`, '')
+      await local.fs.symlink('/dev/null', `${dir}/link`)
+      const paths = [`${dir}/a`, `${dir}/sub`, `${dir}/link`, `${dir}/missing`, '/dev/null']
+      const files = await readMany(t.fs, paths)
+      const dirs = await readdirMany(t.fs, paths)
+      const links = await readlinkMany(t.fs, paths)
+      const stats = await statMany(t.fs, paths)
+      for (const p of paths) {
+        expect(files.get(p), p).toEqual(await t.fs.tryReadFile(p).catch(() => undefined))
+        expect(dirs.get(p), p).toEqual(await t.fs.readdir(p).catch(() => []))
+        expect(links.get(p), p).toEqual(await t.fs.readlink(p))
+        expect(stats.get(p), p).toEqual(await t.fs.stat(p))
+      }
+      expect(dirs.get(`${dir}/sub`)).toEqual(['x y', 'z'])
+      expect(links.get(`${dir}/link`)).toBe('/dev/null')
+      expect(stats.get('/dev/null')?.isCharDevice).toBe(true)
+      const programs = await whichMany(t.runner, ['sh', 'no-such-program-virtlab', 'ls'])
+      expect(programs.get('sh')).toBe(await t.runner.which('sh'))
+      expect(programs.get('no-such-program-virtlab')).toBeUndefined()
+      expect(programs.get('ls')).toMatch(/\/ls$/)
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+})
+
+describe('ssh only: batches and session', () => {
+  it('each batch is one round trip', async () => {
+    const many = Array.from({length: 50}, (_, i) => `/nonexistent-virtlab/${i}`)
+    for (const batch of [() => ssh.fs.readMany(many), () => ssh.fs.readdirMany(many), () => ssh.fs.readlinkMany(many), () => ssh.fs.statMany(many), () => ssh.runner.whichMany(['sh', 'ls', 'cat'])]) {
+      const before = ssh.roundTrips().total
+      await batch()
+      expect(ssh.roundTrips().total - before).toBe(1)
+    }
+  })
+
+  it('the identity names the sshd process serving the connection (the lock holder on the target)', () => {
+    const pid = ssh.identity.sessionPid
+    expect(pid).toBeGreaterThan(1)
+    expect(readFileSync(`/proc/${pid}/comm`, 'utf8')).toMatch(/^sshd/)
   })
 })
 

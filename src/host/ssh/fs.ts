@@ -141,7 +141,8 @@ const SCRIPTS = {
   // A hard link like link(2): ln without -f fails (EEXIST) instead of replacing $2.
   link: 'ln -T -- "$1" "$2"',
   canOpen: 'if [ "$2" = w ]; then [ -w "$1" ]; else [ -r "$1" ]; fi',
-  readMany: 'while IFS= read -r p; do if b=$(base64 -w 0 -- "$p" 2>/dev/null); then printf "+%s\\n" "$b"; else echo -; fi; done',
+  readMany: 'while IFS= read -r p; do if b=$(base64 -w 0 -- "$p" </dev/null 2>/dev/null); then printf "+%s\\n" "$b"; else echo -; fi; done',
+  statMany: 'while IFS= read -r p; do if s=$(stat -c "%f %u %g %s" -- "$p" </dev/null 2>/dev/null); then l=$(stat -L -c "%f %u %g %s" -- "$p" </dev/null 2>/dev/null || echo -); printf "+%s\\n" "$(printf "%s|%s" "$s" "$l" | base64 -w 0)"; else echo -; fi; done',
   // Per directory: its entries, each NUL-terminated, then one more NUL (names are never empty).
   readdirMany: 'while IFS= read -r p; do case $p in -*) p=./$p ;; esac; if [ -d "$p" ]; then find -H "$p" -mindepth 1 -maxdepth 1 -printf "%f\\0" 2>/dev/null; fi; printf "\\0"; done',
   readlinkMany: 'while IFS= read -r p; do if t=$(readlink -- "$p" 2>/dev/null); then printf "+%s\\0" "$t"; else printf -- "-\\0"; fi; done',
@@ -150,6 +151,28 @@ const SCRIPTS = {
 type Op = keyof typeof SCRIPTS
 
 const BYTES_TIMEOUT_MS = 600_000
+
+function parseStatLines(own: string | undefined, followed: string | undefined): FileStat | undefined {
+  const parse = (line: string | undefined) => {
+    const [mode, uid, gid, size] = (line ?? '').trim().split(' ')
+    if (mode === undefined || uid === undefined || gid === undefined || size === undefined) return undefined
+    return {mode: parseInt(mode, 16), uid: Number(uid), gid: Number(gid), size: Number(size)}
+  }
+  const l = parse(own)
+  if (l === undefined) return undefined
+  const f = parse(followed) ?? l
+  const type = (m: number) => m & S_IFMT
+  return {
+    isFile: type(f.mode) === S_IFREG,
+    isDirectory: type(f.mode) === S_IFDIR,
+    isSymlink: type(l.mode) === S_IFLNK,
+    isCharDevice: type(f.mode) === S_IFCHR,
+    mode: f.mode,
+    uid: f.uid,
+    gid: f.gid,
+    size: f.size,
+  }
+}
 
 export class SshFs implements HostFs {
   readonly root = '/'
@@ -281,26 +304,27 @@ export class SshFs implements HostFs {
     const result = await this.op('stat', [hostPath])
     if (result.exitCode !== 0) return undefined
     const [own, followed] = result.stdout.split('\n')
-    const parse = (line: string | undefined) => {
-      const [mode, uid, gid, size] = (line ?? '').trim().split(' ')
-      if (mode === undefined || uid === undefined || gid === undefined || size === undefined) return undefined
-      return {mode: parseInt(mode, 16), uid: Number(uid), gid: Number(gid), size: Number(size)}
-    }
-    const l = parse(own)
-    if (l === undefined) return undefined
-    const f = parse(followed) ?? l
-    const type = (m: number) => m & S_IFMT
-    return {
-      isFile: type(f.mode) === S_IFREG,
-      isDirectory: type(f.mode) === S_IFDIR,
-      isSymlink: type(l.mode) === S_IFLNK,
-      isCharDevice: type(f.mode) === S_IFCHR,
-      mode: f.mode,
-      uid: f.uid,
-      gid: f.gid,
-      size: f.size,
-    }
+    return parseStatLines(own, followed)
   }
+
+  /** Many stats in one round trip (undefined when missing), the same results as stat(). */
+  async statMany(paths: readonly string[]): Promise<Map<string, FileStat | undefined>> {
+    const out = new Map<string, FileStat | undefined>()
+    const batch = [...new Set(paths.filter((p) => !p.includes('\n')))]
+    if (batch.length > 0) {
+      const result = await this.op('statMany', [], {input: batch.map((p) => `${p}\n`).join(''), timeoutMs: BYTES_TIMEOUT_MS})
+      if (result.exitCode !== 0) throw remoteErrnoError(errnoFromStderr(result.stderr), 'stat', batch[0] ?? '', this.host, result.stderr)
+      const lines = result.stdout.split('\n')
+      batch.forEach((p, i) => {
+        const line = lines[i] ?? '-'
+        const [own, followed] = line.startsWith('+') ? Buffer.from(line.slice(1), 'base64').toString('utf8').split('|') : []
+        out.set(p, own === undefined ? undefined : parseStatLines(own, followed))
+      })
+    }
+    for (const p of paths) if (!out.has(p)) out.set(p, await this.stat(p))
+    return out
+  }
+
 
   async readdir(hostPath: string): Promise<string[]> {
     const result = await this.op('readdir', [hostPath])
