@@ -177,7 +177,7 @@ class ProbeFs implements HostFs {
     await this.inner.appendFile(hostPath, content)
   }
 
-  async mkdir(hostPath: string, options?: {mode?: number}): Promise<void> {
+  async mkdir(hostPath: string, options?: Parameters<HostFs['mkdir']>[1]): Promise<void> {
     this.clear()
     await this.inner.mkdir(hostPath, options)
   }
