@@ -40,6 +40,21 @@ export default tseslint.config(
     },
   },
   {
+    // The core (host/, apply/, doctor/, guest/, ui/) never imports the use cases: Context, TargetHost,
+    // Operator and ProgressEvent live in src/host/ (target.ts, progress.ts).
+    files: ['src/host/**/*.ts', 'src/apply/**/*.ts', 'src/doctor/**/*.ts', 'src/guest/**/*.ts', 'src/ui/**/*.ts'],
+    ignores: ['src/host/runner.ts', 'src/host/fs.ts', 'src/host/socket.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [
+          ...PROCESS_AND_FILE_IMPORTS,
+          ...SOCKET_IMPORTS,
+        ],
+        patterns: [{group: ['**/app/*', '**/app/**'], message: 'The core does not import src/app: take a Context from src/host/target.ts.'}],
+      }],
+    },
+  },
+  {
     // The socket seam: the one file that may open sockets (still no processes, no host files).
     files: ['src/host/socket.ts'],
     rules: {

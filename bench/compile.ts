@@ -51,7 +51,7 @@ function coreOnce(text: string): {ms: number; steps: number} {
   const t0 = performance.now()
   const result = validateLabText(text, 'bench64.yaml', {})
   if (result.model === undefined) throw new Error(`generated lab invalid: ${JSON.stringify(result.problems.slice(0, 3))}`)
-  const artifacts = compileLab(result.model, compileOptionsFor(result.model.name, {runBase: '/run/virtlab', stateDir: '/var/lib/virtlab'}))
+  const artifacts = compileLab(result.model, compileOptionsFor(result.model.name, {target: {runBase: '/run/virtlab', stateDir: '/var/lib/virtlab'}}))
   const plan = buildPlan(artifacts, ASSUMED_FACTS)
   return {ms: performance.now() - t0, steps: plan.steps.length}
 }

@@ -39,7 +39,7 @@ export interface DoctorResult {
 export async function doctor(ctx: Context, options: DoctorOptions = {}): Promise<DoctorResult> {
   const model = options.lab === undefined
     ? undefined
-    : await loadLab(options.lab, {fs: ctx.fs, packageRoot: ctx.packageRoot, sets: options.sets ?? {}, dirs: options.dirs ?? []})
+    : await loadLab(options.lab, {fs: ctx.operator.fs, packageRoot: ctx.operator.packageRoot, sets: options.sets ?? {}, dirs: options.dirs ?? []})
   const checkOptions = {allowDegraded: options.allowDegraded ?? false, driver: options.driver, reprobeKvm: options.reprobeKvm ?? false}
   const first = await runDoctor(model, ctx, checkOptions)
   const summary = summarize(first.checks)

@@ -4,6 +4,7 @@
  * tagged with the lab (domains, QEMU processes, OVS records, a private OVS, links, the namespace,
  * the run directory) — this works when the journal is lost or corrupt.
  */
+import {createTokenRegistry} from '../apply/tokens.js'
 import {describeLeftovers, discoverLabs, findLeftovers, isEmpty, removeLeftovers} from '../apply/leftovers.js'
 import {JournalStore, journalPath, readJournal, removeLabStateDirIfEmpty} from '../apply/journal.js'
 import {acquireLock} from '../apply/lock.js'
@@ -71,11 +72,11 @@ function incomplete(failed: DownLabResult[], all: DownLabResult[]): VirtlabError
 
 async function downOne(ctx: Context, lab: string, force: boolean): Promise<DownLabResult> {
   const result: DownLabResult = {lab, journal: 'absent', undone: [], notUndone: [], removed: [], failed: [], runDirRemoved: false, notes: []}
-  const lock = await acquireLock(ctx.fs, ctx.stateDir, lab)
+  const lock = await acquireLock(ctx.target.fs, ctx.target.stateDir, lab)
   try {
-    const read = await readJournal(ctx.fs, ctx.stateDir, lab)
+    const read = await readJournal(ctx.target.fs, ctx.target.stateDir, lab)
     result.journal = read.state
-    let runDir = `${ctx.runBase.replace(/\/+$/, '')}/${lab}`
+    let runDir = `${ctx.target.runBase.replace(/\/+$/, '')}/${lab}`
     if (read.state === 'corrupt') {
       if (!force) {
         throw new VirtlabError('JOURNAL_CORRUPT', `the journal of lab ${lab} is unreadable: ${read.reason}`, {
@@ -86,8 +87,8 @@ async function downOne(ctx: Context, lab: string, force: boolean): Promise<DownL
     }
     if (read.state === 'ok') {
       runDir = read.journal.runDir
-      const journal = JournalStore.fromJournal(ctx.fs, ctx.stateDir, read.journal)
-      const outcome = await undoEntries(ctx, journal, journal.entries().reverse())
+      const journal = JournalStore.fromJournal(ctx.target.fs, ctx.target.stateDir, read.journal)
+      const outcome = await undoEntries(ctx, journal, journal.entries().reverse(), undefined, createTokenRegistry())
       result.undone = outcome.undone
       result.notUndone = outcome.failed.map((f) => ({stepId: f.stepId, error: f.error.message}))
       if (outcome.failed.length > 0 && !force) return result
@@ -110,18 +111,18 @@ async function downOne(ctx: Context, lab: string, force: boolean): Promise<DownL
       result.removed = removal.removed
       result.failed = removal.failed
       result.runDirRemoved = leftovers.runDir !== undefined && removal.removed.includes(`run directory ${leftovers.runDir}`)
-    } else if (await ctx.fs.exists(runDir)) {
-      await ctx.fs.remove(runDir, {recursive: true})
+    } else if (await ctx.target.fs.exists(runDir)) {
+      await ctx.target.fs.remove(runDir, {recursive: true})
       result.runDirRemoved = true
     }
     if (force && result.notUndone.length > 0) {
       // --force: the tagged sweep is authoritative; steps whose undo failed are reported, then forgotten.
       result.notes.push(`undo failed for ${result.notUndone.map((n) => n.stepId).join(', ')}; forgotten (--force) after the tagged sweep`)
     }
-    if ((result.notUndone.length === 0 || force) && result.failed.length === 0) await ctx.fs.remove(journalPath(ctx.stateDir, lab))
+    if ((result.notUndone.length === 0 || force) && result.failed.length === 0) await ctx.target.fs.remove(journalPath(ctx.target.stateDir, lab))
     return result
   } finally {
     await lock.release()
-    await removeLabStateDirIfEmpty(ctx.fs, ctx.stateDir, lab)
+    await removeLabStateDirIfEmpty(ctx.target.fs, ctx.target.stateDir, lab)
   }
 }

@@ -41,8 +41,8 @@ export interface ImageShowResult {
 }
 
 export async function showGuestImage(ctx: Context): Promise<ImageShowResult> {
-  const paths = builtinImagePaths(ctx.stateDir)
+  const paths = builtinImagePaths(ctx.target.stateDir)
   const manifest = await readImageManifest(ctx)
-  const present = manifest !== undefined && (await ctx.fs.exists(paths.kernel)) && (await ctx.fs.exists(paths.initrd))
-  return {present, paths, target: await ctx.fs.readlink(paths.dir), manifest}
+  const present = manifest !== undefined && (await ctx.target.fs.exists(paths.kernel)) && (await ctx.target.fs.exists(paths.initrd))
+  return {present, paths, target: await ctx.target.fs.readlink(paths.dir), manifest}
 }

@@ -75,11 +75,11 @@ export const defaultMeasureDeps: MeasureDeps = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   loadModel: async (running, ctx, dirs) => {
     const sets = Object.fromEntries(Object.entries(running.params).map(([k, v]) => [k, String(v)]))
-    return loadLab(running.file, {fs: ctx.fs, sets, dirs, packageRoot: ctx.packageRoot})
+    return loadLab(running.file, {fs: ctx.operator.fs, sets, dirs, packageRoot: ctx.operator.packageRoot})
   },
   agentFor: async (running, vm, ctx) => {
     const target = agentTarget(running, vm)
-    return target.kind === 'libvirt' ? libvirtAgent(ctx.runner, target.domain) : connectSocketAgent(target.path, {label: vm})
+    return target.kind === 'libvirt' ? libvirtAgent(ctx.target.runner, target.domain) : connectSocketAgent(target.path, {label: vm, sockets: ctx.target.sockets})
   },
 }
 
@@ -128,25 +128,25 @@ function datapathProbe(ctx: Context, running: RunningLab, model: LabModel, vm: s
   }
   const qemuPid = async (): Promise<number> => {
     const pidfile = qemuPidfile(running, vm)
-    const pid = await readPidfile(ctx.fs, pidfile)
+    const pid = await readPidfile(ctx.target.fs, pidfile)
     if (pid === undefined) throw new VirtlabError('DATAPATH_NO_QEMU', `no QEMU pid in ${pidfile}`)
     return pid
   }
   switch (architecture) {
     case 'vhost-net':
-      return {before: async () => {}, after: () => guard(async () => collectVhostNet(ctx.fs, await qemuPid()))}
+      return {before: async () => {}, after: () => guard(async () => collectVhostNet(ctx.target.fs, await qemuPid()))}
     case 'virtio-qemu':
-      return {before: async () => {}, after: () => guard(async () => collectVirtioQemu(ctx.fs, await qemuPid()))}
+      return {before: async () => {}, after: () => guard(async () => collectVirtioQemu(ctx.target.fs, await qemuPid()))}
     case 'vdpa':
       return {
         before: async () => {},
         after: () => guard(async () => {
           const nic = model.vms.find((v) => v.name === vm)?.nics.find((n) => n.vdpa !== undefined)
           if (nic?.vdpa === undefined) return unverified('vdpa', `${vm} has no vDPA NIC`)
-          const entries = await ctx.fs.readdir(`/sys/bus/vdpa/devices/${nic.vdpa.device}`)
+          const entries = await ctx.target.fs.readdir(`/sys/bus/vdpa/devices/${nic.vdpa.device}`)
           const chardev = entries.find((e) => /^vhost-vdpa-\d+$/.test(e))
           if (chardev === undefined) return unverified('vdpa', `vDPA device ${nic.vdpa.device} has no vhost-vdpa character device (not bound to vhost_vdpa?)`)
-          return collectVdpa(ctx.fs, await qemuPid(), `/dev/${chardev}`)
+          return collectVdpa(ctx.target.fs, await qemuPid(), `/dev/${chardev}`)
         }),
       }
     case 'sriov':
@@ -157,11 +157,11 @@ function datapathProbe(ctx: Context, running: RunningLab, model: LabModel, vm: s
           const pool = model.sriov.find((p) => p.name === nic?.sriov?.pf)
           if (nic?.sriov === undefined || pool === undefined) return unverified('sriov', `${vm} has no SR-IOV NIC`)
           const pfDevice = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i.test(pool.pf) ? `/sys/bus/pci/devices/${pool.pf}` : `/sys/class/net/${pool.pf}/device`
-          const vf = basenameOf(await ctx.fs.readlink(`${pfDevice}/virtfn${nic.sriov.vf}`))
+          const vf = basenameOf(await ctx.target.fs.readlink(`${pfDevice}/virtfn${nic.sriov.vf}`))
           if (vf === undefined) return unverified('sriov', `${pool.pf} has no virtfn${nic.sriov.vf}`)
-          const pfPci = basenameOf(await ctx.fs.readlink(pfDevice)) ?? pool.pf
+          const pfPci = basenameOf(await ctx.target.fs.readlink(pfDevice)) ?? pool.pf
           const vfModel = pool.vf.find((v) => v.index === nic.sriov?.vf)
-          return collectSriov(ctx.fs, vf, {pf: pfPci, ...(vfModel?.driver === 'host' ? {expectedDriver: 'host'} : {})})
+          return collectSriov(ctx.target.fs, vf, {pf: pfPci, ...(vfModel?.driver === 'host' ? {expectedDriver: 'host'} : {})})
         }),
       }
     case 'vhost-user': {
@@ -172,11 +172,11 @@ function datapathProbe(ctx: Context, running: RunningLab, model: LabModel, vm: s
       // No private instance: the system ovs-vswitchd (ovs-appctl's default target).
       const resolveTarget = async (): Promise<string | undefined> => {
         const dir = privateOvsDir(running)
-        const pid = await readPidfile(ctx.fs, `${dir}/ovs-vswitchd.pid`)
+        const pid = await readPidfile(ctx.target.fs, `${dir}/ovs-vswitchd.pid`)
         if (pid === undefined) return undefined
         for (const program of ['ovs-vswitchd-dpdk', 'ovs-vswitchd']) {
           const ctl = `${dir}/${program}.${pid}.ctl`
-          if (await ctx.fs.exists(ctl)) return ctl
+          if (await ctx.target.fs.exists(ctl)) return ctl
         }
         return `${dir}/ovs-vswitchd.${pid}.ctl`
       }
@@ -184,14 +184,14 @@ function datapathProbe(ctx: Context, running: RunningLab, model: LabModel, vm: s
         before: async () => {
           try {
             target = await resolveTarget()
-            before = await readPmdStats(ctx.runner, target)
+            before = await readPmdStats(ctx.target.runner, target)
           } catch {
             before = ''
           }
         },
         after: () => guard(async () => {
-          const statsAfter = await readPmdStats(ctx.runner, target)
-          const rxqShow = await readPmdRxqs(ctx.runner, target)
+          const statsAfter = await readPmdStats(ctx.target.runner, target)
+          const rxqShow = await readPmdRxqs(ctx.target.runner, target)
           return verifyOvsDpdk({ports: vms.flatMap((v) => vhostUserPorts(model, v)), rxqShow, statsBefore: before, statsAfter})
         }),
       }
@@ -202,9 +202,9 @@ function datapathProbe(ctx: Context, running: RunningLab, model: LabModel, vm: s
 }
 
 async function accelOf(ctx: Context, running: RunningLab, vm: string): Promise<'kvm' | 'tcg' | null> {
-  const pid = await readPidfile(ctx.fs, qemuPidfile(running, vm)).catch(() => undefined)
+  const pid = await readPidfile(ctx.target.fs, qemuPidfile(running, vm)).catch(() => undefined)
   if (pid === undefined) return null
-  const cmdline = await ctx.fs.tryReadFile(`/proc/${pid}/cmdline`).catch(() => undefined)
+  const cmdline = await ctx.target.fs.tryReadFile(`/proc/${pid}/cmdline`).catch(() => undefined)
   return cmdline === undefined ? null : accelFromCmdline(cmdline)
 }
 
@@ -214,7 +214,7 @@ export function resultFileName(lab: string, test: string): string {
 
 export async function testLab(ctx: Context, options: TestLabOptions, deps: MeasureDeps = defaultMeasureDeps): Promise<TestLabResult> {
   const labName = labNameOf(options.lab)
-  const running = await readRunningLab(ctx.fs, ctx.stateDir, labName)
+  const running = await readRunningLab(ctx.target.fs, ctx.target.stateDir, labName)
   const model = await deps.loadModel(running, ctx, options.dirs ?? [])
   let tests: TestModel[] = model.tests
   if (options.tests !== undefined && options.tests.length > 0) {
@@ -227,13 +227,13 @@ export async function testLab(ctx: Context, options: TestLabOptions, deps: Measu
   }
   const {architecture, backends} = labArchitecture(model)
   const outDir = (options.outDir ?? 'results').replace(/\/+$/, '')
-  const host = await collectHostProvenance(ctx.fs)
-  const versions = await collectToolVersions(ctx.runner)
-  const version = await virtlabVersion(ctx.fs, ctx.packageRoot)
-  const programs = await hostPrograms(ctx.runner)
+  const host = await collectHostProvenance(ctx.target.fs)
+  const versions = await collectToolVersions(ctx.target.runner)
+  const version = await virtlabVersion(ctx.operator.fs, ctx.operator.packageRoot)
+  const programs = await hostPrograms(ctx.target.runner)
   const agents = new Map<string, GuestAgent>()
   const endpointFor = async (plan: {name: string; kind: 'host' | 'vm'; address: string}): Promise<Endpoint> => {
-    if (plan.kind === 'host') return new NetnsEndpoint(ctx.runner, 'host', plan.address, running.netns, programs)
+    if (plan.kind === 'host') return new NetnsEndpoint(ctx.target.runner, 'host', plan.address, running.netns, programs)
     let agent = agents.get(plan.name)
     if (agent === undefined) {
       agent = await deps.agentFor(running, plan.name, ctx)
@@ -257,13 +257,13 @@ export async function testLab(ctx: Context, options: TestLabOptions, deps: Measu
       const vm = plans.server.kind === 'vm' ? plans.server.name : plans.client.name
       const vms = [plans.client, plans.server].filter((p) => p.kind === 'vm').map((p) => p.name)
       const probe = datapathProbe(ctx, running, model, vm, vms, architecture)
-      ctx.progress({type: 'info', title: `test ${test.name}: ${test.client} -> ${test.server} (${test.protocol}, ${test.direction})`})
+      ctx.operator.progress({type: 'info', title: `test ${test.name}: ${test.client} -> ${test.server} (${test.protocol}, ${test.direction})`})
       await probe.before()
       const measured = await measureTest(test, client, server, options, {
         clock: deps.clock,
         sleep: deps.sleep,
         ...(signal === undefined ? {} : {signal}),
-        progress: (e: MeasureProgress) => ctx.progress({
+        progress: (e: MeasureProgress) => ctx.operator.progress({
           type: 'info',
           title: `${test.name}: ${e.title}`,
           ...(e.detail === undefined && e.secondsLeft === undefined ? {} : {detail: [e.detail, e.secondsLeft === undefined ? undefined : `~${e.secondsLeft} s left`].filter(Boolean).join('; ')}),
@@ -310,12 +310,12 @@ export async function testLab(ctx: Context, options: TestLabOptions, deps: Measu
         },
       }
       assertResult(document, `the result of ${model.name}/${test.name}`)
-      await ctx.fs.mkdir(outDir)
+      await ctx.operator.fs.mkdir(outDir)
       const file = `${outDir}/${resultFileName(model.name, test.name)}`
-      await ctx.fs.writeFile(file, JSON.stringify(document, null, 2) + '\n', {atomic: true, mode: 0o644})
-      ctx.progress({type: 'info', title: `wrote ${file}`})
-      if (!datapath.verified) ctx.progress({type: 'warn', title: `datapath not verified: ${datapath.reason ?? 'unknown reason'}`})
-      for (const label of degraded) ctx.progress({type: 'warn', title: label})
+      await ctx.operator.fs.writeFile(file, JSON.stringify(document, null, 2) + '\n', {atomic: true, mode: 0o644})
+      ctx.operator.progress({type: 'info', title: `wrote ${file}`})
+      if (!datapath.verified) ctx.operator.progress({type: 'warn', title: `datapath not verified: ${datapath.reason ?? 'unknown reason'}`})
+      for (const label of degraded) ctx.operator.progress({type: 'warn', title: label})
       results.push(document)
       files.push(file)
     }
@@ -344,10 +344,10 @@ export async function testLab(ctx: Context, options: TestLabOptions, deps: Measu
 /** Is the QEMU of a VM of the running lab alive? undefined when it is; else why not. */
 export async function guestGone(ctx: Context, running: RunningLab, vm: string): Promise<string | undefined> {
   const pidfile = qemuPidfile(running, vm)
-  const pid = await readPidfile(ctx.fs, pidfile).catch(() => undefined)
+  const pid = await readPidfile(ctx.target.fs, pidfile).catch(() => undefined)
   if (pid === undefined) return `no QEMU pid in ${pidfile}`
   // /proc/<pid>/exe lasts as long as the process (a zombie has none).
-  if (!(await ctx.fs.exists(`/proc/${pid}/exe`))) return `its QEMU (pid ${pid}) has exited`
+  if (!(await ctx.target.fs.exists(`/proc/${pid}/exe`))) return `its QEMU (pid ${pid}) has exited`
   return undefined
 }
 

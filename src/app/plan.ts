@@ -11,7 +11,7 @@ import {loadLab} from '../lab/load.js'
 import type {LabModel} from '../lab/model.js'
 import {buildPlan} from '../plan/build.js'
 import type {Plan} from '../plan/step.js'
-import type {Context} from './context.js'
+import type {Operator, TargetHost} from '../host/target.js'
 
 export interface PlanLabOptions {
   /** --set parameters. */
@@ -30,18 +30,22 @@ export interface PlanLabResult {
   plan: Plan
 }
 
-export type PlanContext = Pick<Context, 'fs' | 'packageRoot' | 'runBase' | 'stateDir'>
+/** Labs are read through the operator's files; run and state directories are the target's. */
+export interface PlanContext {
+  operator: Pick<Operator, 'fs' | 'packageRoot'>
+  target: Pick<TargetHost, 'runBase' | 'stateDir'>
+}
 
 /**
  * The compile options for a lab: libvirt, run directory <runBase>/<lab>, the built-in guest image
  * under <stateDir>/images/builtin, accel auto -> tcg, ovs auto -> private, vhost-net assumed
  * present (the faithful lab), no degraded paths allowed. Overrides win.
  */
-export function compileOptionsFor(lab: string, ctx: Pick<Context, 'runBase' | 'stateDir'>, overrides: Partial<CompileOptions> = {}): CompileOptions {
-  const image = builtinImagePaths(ctx.stateDir)
+export function compileOptionsFor(lab: string, ctx: {target: Pick<TargetHost, 'runBase' | 'stateDir'>}, overrides: Partial<CompileOptions> = {}): CompileOptions {
+  const image = builtinImagePaths(ctx.target.stateDir)
   return {
     driver: 'libvirt',
-    runDir: `${ctx.runBase.replace(/\/+$/, '')}/${lab}`,
+    runDir: `${ctx.target.runBase.replace(/\/+$/, '')}/${lab}`,
     autoAccel: 'tcg',
     guest: {kernel: image.kernel, initrd: image.initrd},
     allowDegraded: false,
@@ -51,14 +55,14 @@ export function compileOptionsFor(lab: string, ctx: Pick<Context, 'runBase' | 's
   }
 }
 
-/** Load + compile + buildPlan. Pure apart from reading the lab file through ctx.fs. */
+/** Load + compile + buildPlan. Pure apart from reading the lab file through ctx.target.fs. */
 export async function planLab(source: string, options: PlanLabOptions, ctx: PlanContext): Promise<PlanLabResult> {
-  const model = await loadLab(source, {fs: ctx.fs, sets: options.sets ?? {}, dirs: options.dirs ?? [], packageRoot: ctx.packageRoot})
+  const model = await loadLab(source, {fs: ctx.operator.fs, sets: options.sets ?? {}, dirs: options.dirs ?? [], packageRoot: ctx.operator.packageRoot})
   return planModel(model, options, ctx)
 }
 
 /** Compile + buildPlan for a model already loaded. */
-export function planModel(model: LabModel, options: Omit<PlanLabOptions, 'sets' | 'dirs'>, ctx: Pick<Context, 'runBase' | 'stateDir'>): PlanLabResult {
+export function planModel(model: LabModel, options: Omit<PlanLabOptions, 'sets' | 'dirs'>, ctx: {target: Pick<TargetHost, 'runBase' | 'stateDir'>}): PlanLabResult {
   const artifacts = compileLab(model, compileOptionsFor(model.name, ctx, options.compile))
   const plan = buildPlan(artifacts, options.facts ?? ASSUMED_FACTS)
   return {model, artifacts, plan}

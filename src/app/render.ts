@@ -8,7 +8,6 @@ import type {Artifacts, Driver} from '../compile/artifacts.js'
 import {renderPlanText} from '../plan/render.js'
 import {withExampleTokens} from '../plan/tokens.js'
 import type {Plan} from '../plan/step.js'
-import type {Context} from './context.js'
 import {planLab, type PlanContext} from './plan.js'
 
 export interface RenderedFile {
@@ -58,7 +57,7 @@ export function renderArtifacts(artifacts: Artifacts, plan: Plan): RenderedFile[
   return files
 }
 
-export async function renderLab(source: string, options: RenderLabOptions, ctx: PlanContext & Pick<Context, 'fs'>): Promise<RenderLabResult> {
+export async function renderLab(source: string, options: RenderLabOptions, ctx: PlanContext): Promise<RenderLabResult> {
   const {artifacts, plan} = await planLab(source, {
     sets: options.sets,
     dirs: options.dirs,
@@ -69,8 +68,8 @@ export async function renderLab(source: string, options: RenderLabOptions, ctx: 
     const out = options.out.replace(/\/+$/, '') || '/'
     for (const f of files) {
       const target = `${out}/${f.path}`
-      await ctx.fs.mkdir(target.slice(0, target.lastIndexOf('/')), {mode: 0o755})
-      await ctx.fs.writeFile(target, f.content, {mode: 0o644})
+      await ctx.operator.fs.mkdir(target.slice(0, target.lastIndexOf('/')), {mode: 0o755})
+      await ctx.operator.fs.writeFile(target, f.content, {mode: 0o644})
     }
   }
   return {lab: artifacts.lab.name, driver: artifacts.options.driver, out: options.out, files, degraded: plan.degraded, notes: plan.notes}

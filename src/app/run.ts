@@ -90,7 +90,7 @@ export async function runLab(ctx: Context, options: RunOptions = {}): Promise<Ru
   let failure: unknown
   try {
     if (options.fix) {
-      ctx.progress({type: 'info', title: `doctor --fix for lab ${lab}`})
+      ctx.operator.progress({type: 'info', title: `doctor --fix for lab ${lab}`})
       const checked: DoctorResult = await doctor(ctx, {
         lab: source,
         sets: options.sets ?? {},
@@ -107,7 +107,7 @@ export async function runLab(ctx: Context, options: RunOptions = {}): Promise<Ru
         ok: checked.ok,
         failedAfter: after.filter((c) => c.status === 'fail').map((c) => `${c.title}: ${c.detail}`),
       }
-      for (const r of checked.fix?.results ?? []) ctx.progress({type: r.ok ? 'info' : 'warn', title: `fix ${r.what}: ${r.detail}`})
+      for (const r of checked.fix?.results ?? []) ctx.operator.progress({type: r.ok ? 'info' : 'warn', title: `fix ${r.what}: ${r.detail}`})
     }
 
     const image = await ensureImage(ctx)
@@ -156,7 +156,7 @@ export async function runLab(ctx: Context, options: RunOptions = {}): Promise<Ru
     const leftover = result.down.labs.some((l) => l.notUndone.length > 0 || l.failed.length > 0)
     if (leftover) result.down = await downLab(ctx, {lab, force: true})
   } catch (error) {
-    ctx.progress({type: 'warn', title: `down ${lab} failed (${errorOf(error).message}); sweeping tagged leftovers (down --force)`})
+    ctx.operator.progress({type: 'warn', title: `down ${lab} failed (${errorOf(error).message}); sweeping tagged leftovers (down --force)`})
     try {
       result.down = await downLab(ctx, {lab, force: true})
     } catch (forced) {
@@ -166,7 +166,7 @@ export async function runLab(ctx: Context, options: RunOptions = {}): Promise<Ru
   }
   if (!options.keepDaemons && started.length > 0) {
     result.stoppedDaemons = await stopStartedDaemons(ctx, started)
-    for (const s of result.stoppedDaemons) ctx.progress({type: 'info', title: `stopped ${s.name}: ${s.detail}`})
+    for (const s of result.stoppedDaemons) ctx.operator.progress({type: 'info', title: `stopped ${s.name}: ${s.detail}`})
   }
   result.ok = failure === undefined
   if (failure !== undefined) {

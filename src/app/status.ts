@@ -63,7 +63,7 @@ export function accelOf(argv: readonly string[]): string | undefined {
 
 async function run(ctx: Context, argv: string[]): Promise<string | undefined> {
   try {
-    const r = await ctx.runner.run(argv, {allowFailure: true, timeoutMs: 15_000})
+    const r = await ctx.target.runner.run(argv, {allowFailure: true, timeoutMs: 15_000})
     return r.exitCode === 0 ? r.stdout : undefined
   } catch {
     return undefined
@@ -80,7 +80,7 @@ async function switchStatus(ctx: Context, id: string, runDir: string | undefined
     const name = ovs[1]
     const privateSock = runDir === undefined ? undefined : `${runDir}/ovs/db.sock`
     // The lab's private instance when it has one, else (or when the bridge is not there) the system's.
-    const instances = privateSock !== undefined && (await ctx.fs.exists(privateSock)) ? [[`--db=unix:${privateSock}`], []] : [[]]
+    const instances = privateSock !== undefined && (await ctx.target.fs.exists(privateSock)) ? [[`--db=unix:${privateSock}`], []] : [[]]
     for (const db of instances) {
       const ports = await run(ctx, ['ovs-vsctl', ...db, '--timeout=5', 'list-ports', name])
       if (ports !== undefined) return {name, type: 'ovs', present: true, ports: names(ports)}
@@ -107,10 +107,10 @@ async function switchStatus(ctx: Context, id: string, runDir: string | undefined
 }
 
 async function labStatus(ctx: Context, lab: string, domains: {all: string[] | undefined; running: string[]}, processes: TaggedProcess[]): Promise<LabStatus> {
-  const read = await readJournal(ctx.fs, ctx.stateDir, lab)
+  const read = await readJournal(ctx.target.fs, ctx.target.stateDir, lab)
   const journal = read.state === 'ok' ? read.journal : undefined
-  const lockText = (await ctx.fs.tryReadFile(`${labStateDir(ctx.stateDir, lab)}/lock`))?.trim()
-  const lockPid = lockText !== undefined && /^\d+$/.test(lockText) && (await ctx.fs.exists(`/proc/${lockText}`)) ? Number(lockText) : undefined
+  const lockText = (await ctx.target.fs.tryReadFile(`${labStateDir(ctx.target.stateDir, lab)}/lock`))?.trim()
+  const lockPid = lockText !== undefined && /^\d+$/.test(lockText) && (await ctx.target.fs.exists(`/proc/${lockText}`)) ? Number(lockText) : undefined
   const status: LabStatus = {
     lab,
     journal: read.state,

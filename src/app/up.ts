@@ -5,6 +5,7 @@
  * second `up` changes nothing. SIGINT/SIGTERM become an AbortSignal here (the edge): the executor
  * stops, rolls back what this run created, and the error says what was rolled back.
  */
+import {createTokenRegistry} from '../apply/tokens.js'
 import type {CompileOptions, Driver} from '../compile/artifacts.js'
 import {runChecks as realRunChecks, type CheckResult, type RunChecksOptions} from '../doctor/index.js'
 import {VirtlabError} from '../errors.js'
@@ -133,7 +134,7 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
   } catch (error) {
     throw await asDoctorFailure(error, ctx, options, facts, defaultDriver, deps)
   }
-  const existing = await readJournal(ctx.fs, ctx.stateDir, planned.model.name)
+  const existing = await readJournal(ctx.target.fs, ctx.target.stateDir, planned.model.name)
   if (existing.state === 'ok' && existing.journal.driver !== defaultDriver) {
     if (options.driver !== undefined) {
       throw new VirtlabError('LAB_ALREADY_UP', `lab ${planned.model.name} is up with driver ${existing.journal.driver}; cannot reconcile it to ${options.driver}`, {
@@ -157,13 +158,13 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
   let startedDaemons: StartedDaemon[] = []
   if (plan.driver === 'libvirt' && !facts.libvirt.reachable && deps.ensureLibvirtd !== undefined) {
     startedDaemons = await deps.ensureLibvirtd(ctx)
-    for (const d of startedDaemons) ctx.progress({type: 'info', title: `started ${d.name}${d.pid === undefined ? '' : ` (pid ${d.pid})`}: the libvirt driver needs it; \`down\` leaves it running`})
+    for (const d of startedDaemons) ctx.operator.progress({type: 'info', title: `started ${d.name}${d.pid === undefined ? '' : ` (pid ${d.pid})`}: the libvirt driver needs it; \`down\` leaves it running`})
   }
   const checkFacts: HostFacts = startedDaemons.length > 0 ? {...facts, libvirt: {...facts.libvirt, reachable: true}} : facts
   if (options.skipChecks) {
     const warning = 'WARNING: --skip-checks: the host checks were NOT run; the lab may fail half-way (it will be rolled back) or misbehave.'
     warnings.push(warning)
-    ctx.progress({type: 'warn', title: warning})
+    ctx.operator.progress({type: 'warn', title: warning})
   } else {
     const checks = await deps.runChecks(model, ctx, {allowDegraded: options.allowDegraded ?? false, driver: plan.driver, facts: checkFacts})
     const failed = checks.filter((c) => c.status === 'fail')
@@ -171,10 +172,10 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
     for (const c of checks.filter((x) => x.status === 'warn')) {
       const warning = `${c.title}: ${c.detail}${c.fix ? ` (fix: ${c.fix})` : ''}`
       warnings.push(warning)
-      ctx.progress({type: 'warn', title: warning})
+      ctx.operator.progress({type: 'warn', title: warning})
     }
   }
-  for (const label of plan.degraded) ctx.progress({type: 'warn', title: label})
+  for (const label of plan.degraded) ctx.operator.progress({type: 'warn', title: label})
 
   // The built-in guest's kernel and initramfs: built on first use (a few seconds; apt-get download).
   let imageBuilt = false
@@ -183,7 +184,7 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
     imageBuilt = image?.built === true
   }
 
-  const lock = await acquireLock(ctx.fs, ctx.stateDir, plan.lab)
+  const lock = await acquireLock(ctx.target.fs, ctx.target.stateDir, plan.lab)
   const controller = new AbortController()
   const onSigint = () => controller.abort(new Error('interrupted (SIGINT)'))
   const onSigterm = () => controller.abort(new Error('terminated (SIGTERM)'))
@@ -193,7 +194,7 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
   process.on('SIGTERM', onSigterm)
   const signal = options.signal ? AbortSignal.any([controller.signal, options.signal]) : controller.signal
   try {
-    const journal = await JournalStore.open(ctx.fs, ctx.stateDir, {
+    const journal = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, {
       lab: plan.lab,
       file: model.file,
       driver: plan.driver,
@@ -206,6 +207,7 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
     options.onPlan?.(plan)
     const result = await applyPlan(plan, ctx, {
       journal,
+      tokens: createTokenRegistry(),
       signal,
       maxWorkers: options.maxWorkers ?? DEFAULT_MAX_WORKERS,
       ...(options.stepTimeoutMs === undefined ? {} : {stepTimeoutMs: options.stepTimeoutMs}),
@@ -230,7 +232,7 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
     process.removeListener('SIGTERM', onSigterm)
     await lock.release()
     // A first `up` that was rolled back completely leaves no state behind.
-    await removeLabStateDirIfEmpty(ctx.fs, ctx.stateDir, plan.lab)
+    await removeLabStateDirIfEmpty(ctx.target.fs, ctx.target.stateDir, plan.lab)
   }
 }
 
@@ -242,7 +244,7 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
 async function asDoctorFailure(error: unknown, ctx: Context, options: UpOptions, facts: HostFacts, driver: Driver, deps: UpDeps): Promise<unknown> {
   if (!(error instanceof VirtlabError) || error.code !== 'VHOST_NET_UNAVAILABLE') return error
   try {
-    const model = await loadLab(options.lab, {fs: ctx.fs, sets: options.sets ?? {}, dirs: options.dirs ?? [], packageRoot: ctx.packageRoot})
+    const model = await loadLab(options.lab, {fs: ctx.operator.fs, sets: options.sets ?? {}, dirs: options.dirs ?? [], packageRoot: ctx.operator.packageRoot})
     const failed = (await deps.runChecks(model, ctx, {allowDegraded: options.allowDegraded ?? false, driver, facts})).filter((c) => c.status === 'fail')
     if (failed.length === 0) return error
     const doctor = failedChecksError(model.name, failed)

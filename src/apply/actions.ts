@@ -3,13 +3,13 @@
  * Failures become VirtlabError('ACTION_FAILED') carrying the failing argv, its exit code and
  * the tail of its stderr; the executor wraps them into STEP_FAILED naming the step.
  */
-import type {Context} from '../app/context.js'
+import type {Context} from '../host/target.js'
 import {VirtlabError, isVirtlabError, quoteArgv} from '../errors.js'
 import {errnoCode} from '../host/fs.js'
 import {type RunResult, stderrTail} from '../host/runner.js'
 import type {Action, Argv, Check} from '../plan/step.js'
 import {describeCheck} from '../plan/render.js'
-import {resolveTokens} from '../plan/tokens.js'
+import {resolveTokens, type TokenRegistry} from '../plan/tokens.js'
 
 export interface ActionRuntime {
   ctx: Context
@@ -19,15 +19,17 @@ export interface ActionRuntime {
   timeoutMs: number
   /** The step being run or undone (tags the 'command' progress events). */
   stepId?: string | undefined
+  /** Resolvers of late-bound tokens (src/apply/tokens.ts). */
+  tokens: TokenRegistry
 }
 
 const DEFAULT_WAIT_INTERVAL_MS = 500
 
 /** Run a command through the runner, announcing it (`-v` shows it), never throwing for a non-zero exit. */
 export async function runCommand(rt: ActionRuntime, argv: readonly string[], options: {timeoutMs?: number | undefined; input?: string | undefined; env?: Record<string, string> | undefined} = {}): Promise<RunResult> {
-  rt.ctx.progress({type: 'command', ...(rt.stepId === undefined ? {} : {stepId: rt.stepId}), title: quoteArgv(argv)})
+  rt.ctx.operator.progress({type: 'command', ...(rt.stepId === undefined ? {} : {stepId: rt.stepId}), title: quoteArgv(argv)})
   try {
-    return await rt.ctx.runner.run(argv, {
+    return await rt.ctx.target.runner.run(argv, {
       timeoutMs: options.timeoutMs ?? rt.timeoutMs,
       ...(options.input === undefined ? {} : {input: options.input}),
       ...(options.env === undefined ? {} : {env: options.env}),
@@ -60,7 +62,7 @@ function fsError(what: string, path: string, error: unknown): VirtlabError {
 
 async function lookupId(rt: ActionRuntime, file: '/etc/passwd' | '/etc/group', name: string): Promise<number> {
   if (/^\d+$/.test(name)) return Number(name)
-  const text = (await rt.ctx.fs.tryReadFile(file)) ?? ''
+  const text = (await rt.ctx.target.fs.tryReadFile(file)) ?? ''
   for (const line of text.split('\n')) {
     const fields = line.split(':')
     if (fields[0] === name && fields[2] !== undefined && /^\d+$/.test(fields[2])) return Number(fields[2])
@@ -73,7 +75,7 @@ async function lookupId(rt: ActionRuntime, file: '/etc/passwd' | '/etc/group', n
 /** Run one (token-resolved) action. */
 export async function runAction(rt: ActionRuntime, action: Action): Promise<void> {
   throwIfAborted(rt)
-  const {fs} = rt.ctx
+  const {fs} = rt.ctx.target
   switch (action.kind) {
     case 'exec': {
       if (action.argv.length === 0) return
@@ -87,7 +89,7 @@ export async function runAction(rt: ActionRuntime, action: Action): Promise<void
       return
     }
     case 'write': {
-      rt.ctx.progress({type: 'command', ...(rt.stepId === undefined ? {} : {stepId: rt.stepId}), title: `write ${JSON.stringify(action.value)} > ${action.path}`})
+      rt.ctx.operator.progress({type: 'command', ...(rt.stepId === undefined ? {} : {stepId: rt.stepId}), title: `write ${JSON.stringify(action.value)} > ${action.path}`})
       try {
         await fs.writeFile(action.path, action.value)
       } catch (error) {
@@ -96,7 +98,7 @@ export async function runAction(rt: ActionRuntime, action: Action): Promise<void
       return
     }
     case 'mkdir': {
-      rt.ctx.progress({type: 'command', ...(rt.stepId === undefined ? {} : {stepId: rt.stepId}), title: `mkdir -m ${action.mode.toString(8)} ${action.path}`})
+      rt.ctx.operator.progress({type: 'command', ...(rt.stepId === undefined ? {} : {stepId: rt.stepId}), title: `mkdir -m ${action.mode.toString(8)} ${action.path}`})
       try {
         await fs.mkdir(action.path, {mode: action.mode})
       } catch (error) {
@@ -114,7 +116,7 @@ export async function runAction(rt: ActionRuntime, action: Action): Promise<void
       return
     }
     case 'file': {
-      rt.ctx.progress({type: 'command', ...(rt.stepId === undefined ? {} : {stepId: rt.stepId}), title: `write file ${action.path} (${action.content.length} bytes, mode ${action.mode.toString(8)})`})
+      rt.ctx.operator.progress({type: 'command', ...(rt.stepId === undefined ? {} : {stepId: rt.stepId}), title: `write file ${action.path} (${action.content.length} bytes, mode ${action.mode.toString(8)})`})
       try {
         await fs.writeFile(action.path, action.content, {mode: action.mode, atomic: true})
         await fs.chmod(action.path, action.mode)
@@ -124,7 +126,7 @@ export async function runAction(rt: ActionRuntime, action: Action): Promise<void
       return
     }
     case 'remove': {
-      rt.ctx.progress({type: 'command', ...(rt.stepId === undefined ? {} : {stepId: rt.stepId}), title: `rm ${action.recursive ? '-r ' : ''}${action.path}`})
+      rt.ctx.operator.progress({type: 'command', ...(rt.stepId === undefined ? {} : {stepId: rt.stepId}), title: `rm ${action.recursive ? '-r ' : ''}${action.path}`})
       try {
         const st = await fs.stat(action.path)
         if (st?.isDirectory && !st.isSymlink && !action.recursive) {
@@ -173,7 +175,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 async function resolveArgv(rt: ActionRuntime, argv: Argv): Promise<Argv | undefined> {
   try {
-    return await Promise.all(argv.map((a) => resolveTokens(a, rt.ctx.fs)))
+    return await Promise.all(argv.map((a) => resolveTokens(a, rt.ctx.target, rt.tokens)))
   } catch {
     return undefined
   }
@@ -181,7 +183,7 @@ async function resolveArgv(rt: ActionRuntime, argv: Argv): Promise<Argv | undefi
 
 async function resolveText(rt: ActionRuntime, text: string): Promise<string | undefined> {
   try {
-    return await resolveTokens(text, rt.ctx.fs)
+    return await resolveTokens(text, rt.ctx.target, rt.tokens)
   } catch {
     return undefined
   }
@@ -207,13 +209,13 @@ export async function evaluateCheck(rt: ActionRuntime, check: Check): Promise<bo
     }
     case 'file-exists': {
       const path = await resolveText(rt, check.path)
-      return path !== undefined && rt.ctx.fs.exists(path)
+      return path !== undefined && rt.ctx.target.fs.exists(path)
     }
     case 'file-equals': {
       const path = await resolveText(rt, check.path)
       const value = await resolveText(rt, check.value)
       if (path === undefined || value === undefined) return false
-      const content = await rt.ctx.fs.tryReadFile(path).catch(() => undefined)
+      const content = await rt.ctx.target.fs.tryReadFile(path).catch(() => undefined)
       return content !== undefined && content.trim() === value.trim()
     }
     case 'not':

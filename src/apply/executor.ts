@@ -6,10 +6,11 @@
  *
  * listr2 is only a view of the ProgressEvents emitted here: the executor owns undo.
  */
-import type {Context} from '../app/context.js'
+import type {Context} from '../host/target.js'
 import {VirtlabError, isVirtlabError} from '../errors.js'
 import type {Action, Plan, Step} from '../plan/step.js'
-import {resolveActionTokens} from '../plan/tokens.js'
+import {resolveActionTokens, type TokenRegistry} from '../plan/tokens.js'
+import {createTokenRegistry} from './tokens.js'
 import {type ActionRuntime, evaluateCheck, runAction} from './actions.js'
 import type {JournalEntry, JournalStore} from './journal.js'
 import {finishUndo, prepareUndo, undoEntries} from './rollback.js'
@@ -25,6 +26,8 @@ export interface ApplyOptions {
   /** Per-step timeout unless the step sets its own (default 120 s). */
   stepTimeoutMs?: number
   journal: JournalStore
+  /** Resolvers of late-bound tokens; default: createTokenRegistry() (plan and device resolvers). */
+  tokens?: TokenRegistry
 }
 
 export interface ApplyResult {
@@ -80,6 +83,7 @@ export async function applyPlan(plan: Plan, ctx: Context, options: ApplyOptions)
   const defaultTimeout = options.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS
   const runSignal = options.signal ?? new AbortController().signal
   const journal = options.journal
+  const tokens = options.tokens ?? createTokenRegistry()
   const hadEntries = journal.entries().length > 0
 
   const pending = [...plan.steps]
@@ -96,15 +100,15 @@ export async function applyPlan(plan: Plan, ctx: Context, options: ApplyOptions)
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(new Error(`timed out after ${Math.round(timeoutMs / 1000)} s`)), timeoutMs)
     const signal = AbortSignal.any([runSignal, controller.signal])
-    const rt: ActionRuntime = {ctx, signal, timeoutMs, stepId: step.id}
+    const rt: ActionRuntime = {ctx, signal, timeoutMs, stepId: step.id, tokens}
     try {
       const owned = journal.get(step.id)
       if (step.check === undefined ? owned !== undefined : await evaluateCheck(rt, step.check)) {
-        ctx.progress({type: 'step-skip', stepId: step.id, title: step.title, detail: owned ? 'already done (journaled)' : 'already satisfied (left alone, never undone)'})
+        ctx.operator.progress({type: 'step-skip', stepId: step.id, title: step.title, detail: owned ? 'already done (journaled)' : 'already satisfied (left alone, never undone)'})
         return {kind: 'skipped'}
       }
-      ctx.progress({type: 'step-start', stepId: step.id, title: step.title})
-      const action: Action = await resolveActionTokens(step.action, ctx.fs)
+      ctx.operator.progress({type: 'step-start', stepId: step.id, title: step.title})
+      const action: Action = await resolveActionTokens(step.action, ctx.target, tokens)
       // A step the journal already owns keeps its entry: its recorded previous values are the pristine ones.
       const undo = owned ? undefined : await prepareUndo(rt, step, action)
       await runAction(rt, action)
@@ -118,7 +122,7 @@ export async function applyPlan(plan: Plan, ctx: Context, options: ApplyOptions)
           throw Object.assign(new VirtlabError('JOURNAL_WRITE_FAILED', `could not write the journal: ${error instanceof Error ? error.message : String(error)}`, {cause: error}), {entry})
         }
       }
-      ctx.progress({type: 'step-done', stepId: step.id, title: step.title})
+      ctx.operator.progress({type: 'step-done', stepId: step.id, title: step.title})
       return {kind: 'ran', entry}
     } catch (error) {
       throw stepError(step, error, runSignal, controller.signal)
@@ -151,7 +155,7 @@ export async function applyPlan(plan: Plan, ctx: Context, options: ApplyOptions)
               const err = error as VirtlabError
               const unjournaled = ((err.cause ?? undefined) as {entry?: JournalEntry} | undefined)?.entry
               if (unjournaled) created.push(unjournaled)
-              ctx.progress({type: 'step-fail', stepId: step.id, title: step.title, detail: err.message})
+              ctx.operator.progress({type: 'step-fail', stepId: step.id, title: step.title, detail: err.message})
               if (failure === undefined) failure = {step, error: err}
             },
           ).finally(() => {
@@ -172,8 +176,8 @@ export async function applyPlan(plan: Plan, ctx: Context, options: ApplyOptions)
   // Roll back what this run created, newest first.
   const interrupted = runSignal.aborted && (failure === undefined || failure.error.code === 'STEP_INTERRUPTED')
   const toUndo = [...created].reverse()
-  if (toUndo.length > 0) ctx.progress({type: 'info', title: `rolling back ${toUndo.length} step(s)`})
-  const outcome = await undoEntries(ctx, journal, toUndo, defaultTimeout)
+  if (toUndo.length > 0) ctx.operator.progress({type: 'info', title: `rolling back ${toUndo.length} step(s)`})
+  const outcome = await undoEntries(ctx, journal, toUndo, defaultTimeout, tokens)
   if (!hadEntries && journal.entries().length === 0) await journal.delete()
 
   const report: RollbackReport = {

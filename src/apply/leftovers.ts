@@ -10,7 +10,7 @@
  *   - the namespace vl-<lab>                (ip netns del)
  *   - the run directory /run/virtlab/<lab>
  */
-import type {Context} from '../app/context.js'
+import type {Context} from '../host/target.js'
 import {labTag, linkAliasTag, netnsName} from '../compile/ids.js'
 import {DPDK_RUNTIME_BASE, OVS_NETDEV_LINK} from '../switches/ovs.js'
 import {VirtlabError, isVirtlabError} from '../errors.js'
@@ -73,8 +73,8 @@ export function describeLeftovers(l: Leftovers): string[] {
 /** Run a discovery command; undefined when the tool is missing or fails. */
 async function tryRun(ctx: Context, argv: string[]): Promise<RunResult | undefined> {
   try {
-    ctx.progress({type: 'command', title: argv.join(' ')})
-    const result = await ctx.runner.run(argv, {allowFailure: true, timeoutMs: 15_000})
+    ctx.operator.progress({type: 'command', title: argv.join(' ')})
+    const result = await ctx.target.runner.run(argv, {allowFailure: true, timeoutMs: 15_000})
     return result.exitCode === 0 ? result : undefined
   } catch {
     return undefined
@@ -94,9 +94,9 @@ export async function listDomains(ctx: Context, all = true): Promise<string[] | 
 /** QEMU processes (any process whose cmdline has -name) on the host, read from /proc. */
 export async function listQemuProcesses(ctx: Context): Promise<TaggedProcess[]> {
   const out: TaggedProcess[] = []
-  for (const entry of await ctx.fs.readdir('/proc')) {
+  for (const entry of await ctx.target.fs.readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue
-    const cmdline = await ctx.fs.tryReadFile(`/proc/${entry}/cmdline`).catch(() => undefined)
+    const cmdline = await ctx.target.fs.tryReadFile(`/proc/${entry}/cmdline`).catch(() => undefined)
     if (!cmdline) continue
     const argv = cmdline.split('\0').filter((a, i, all) => a !== '' || i < all.length - 1)
     const at = argv.indexOf('-name')
@@ -157,9 +157,9 @@ export async function findLeftovers(ctx: Context, lab: string, options: {runDir?
   const ovsBridges = bridges ?? []
   const ovsPorts = (ports ?? []).filter((p) => !ovsBridges.includes(p))
 
-  const runDir = options.runDir ?? `${ctx.runBase.replace(/\/+$/, '')}/${lab}`
+  const runDir = options.runDir ?? `${ctx.target.runBase.replace(/\/+$/, '')}/${lab}`
   const ovsDir = `${runDir}/ovs`
-  const ovsPidfiles = (await ctx.fs.readdir(ovsDir)).filter((f) => f.endsWith('.pid')).map((f) => `${ovsDir}/${f}`)
+  const ovsPidfiles = (await ctx.target.fs.readdir(ovsDir)).filter((f) => f.endsWith('.pid')).map((f) => `${ovsDir}/${f}`)
     // ovs-vswitchd first: it is a client of ovsdb-server.
     .sort((a, b) => Number(a.includes('ovsdb-server')) - Number(b.includes('ovsdb-server')))
 
@@ -172,7 +172,7 @@ export async function findLeftovers(ctx: Context, lab: string, options: {runDir?
   const netns = namespaces?.includes(netnsName(lab)) ? netnsName(lab) : undefined
 
   const dpdkRuntime = `${DPDK_RUNTIME_BASE}/${netnsName(lab)}`
-  const runBase = ctx.runBase.replace(/\/+$/, '')
+  const runBase = ctx.target.runBase.replace(/\/+$/, '')
 
   return {
     lab,
@@ -183,8 +183,8 @@ export async function findLeftovers(ctx: Context, lab: string, options: {runDir?
     ovsPidfiles,
     links,
     netns,
-    runDir: (await ctx.fs.exists(runDir)) ? runDir : undefined,
-    dpdkRuntime: (await ctx.fs.exists(dpdkRuntime)) ? dpdkRuntime : undefined,
+    runDir: (await ctx.target.fs.exists(runDir)) ? runDir : undefined,
+    dpdkRuntime: (await ctx.target.fs.exists(dpdkRuntime)) ? dpdkRuntime : undefined,
     ovsNetdevLink: ovsPidfiles.length > 0 && (linkInfo ?? []).some((l) => l.name === OVS_NETDEV_LINK),
     runBase: runBase === '' ? undefined : runBase,
     notes,
@@ -193,9 +193,9 @@ export async function findLeftovers(ctx: Context, lab: string, options: {runDir?
 
 /** Is any ovs-vswitchd (plain or DPDK build) running on the host? */
 async function vswitchdRunning(ctx: Context): Promise<boolean> {
-  for (const entry of await ctx.fs.readdir('/proc')) {
+  for (const entry of await ctx.target.fs.readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue
-    const comm = (await ctx.fs.tryReadFile(`/proc/${entry}/comm`).catch(() => undefined))?.trim()
+    const comm = (await ctx.target.fs.tryReadFile(`/proc/${entry}/comm`).catch(() => undefined))?.trim()
     if (comm !== undefined && comm.startsWith('ovs-vswitchd')) return true
   }
   return false
@@ -205,11 +205,11 @@ async function vswitchdRunning(ctx: Context): Promise<boolean> {
 export async function discoverLabs(ctx: Context): Promise<string[]> {
   const labs = new Set<string>()
   const valid = (name: string) => /^[a-z0-9][a-z0-9-]*$/.test(name)
-  for (const name of await ctx.fs.readdir(ctx.stateDir)) {
-    const st = await ctx.fs.stat(`${ctx.stateDir}/${name}`)
+  for (const name of await ctx.target.fs.readdir(ctx.target.stateDir)) {
+    const st = await ctx.target.fs.stat(`${ctx.target.stateDir}/${name}`)
     if (st?.isDirectory && valid(name) && name !== 'images' && name !== 'cache') labs.add(name)
   }
-  for (const name of await ctx.fs.readdir(ctx.runBase)) if (valid(name)) labs.add(name)
+  for (const name of await ctx.target.fs.readdir(ctx.target.runBase)) if (valid(name)) labs.add(name)
   for (const ns of (await listNetns(ctx)) ?? []) if (ns.startsWith('vl-') && valid(ns.slice(3))) labs.add(ns.slice(3))
   for (const table of ['Bridge', 'Interface']) {
     const result = await tryRun(ctx, [...OVS_VSCTL, '--columns=external_ids', '--format=csv', '--no-headings', 'find', table])
@@ -228,8 +228,8 @@ function sleep(ms: number): Promise<void> {
 }
 
 async function mustRun(ctx: Context, argv: string[], okExitCodes: number[] = []): Promise<void> {
-  ctx.progress({type: 'command', title: argv.join(' ')})
-  const result = await ctx.runner.run(argv, {allowFailure: true, timeoutMs: 60_000})
+  ctx.operator.progress({type: 'command', title: argv.join(' ')})
+  const result = await ctx.target.runner.run(argv, {allowFailure: true, timeoutMs: 60_000})
   if (result.exitCode !== 0 && !okExitCodes.includes(result.exitCode)) {
     throw new VirtlabError('COMMAND_FAILED', `${argv.join(' ')} exited with ${result.exitCode}: ${(result.stderr || result.stdout).trim().split('\n').slice(-2).join(' ')}`, {
       command: {argv, exitCode: result.exitCode, stderrTail: result.stderr.trim()},
@@ -240,25 +240,25 @@ async function mustRun(ctx: Context, argv: string[], okExitCodes: number[] = [])
 async function waitGone(ctx: Context, pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
-    if (!(await ctx.fs.exists(`/proc/${pid}`))) return true
+    if (!(await ctx.target.fs.exists(`/proc/${pid}`))) return true
     await sleep(100)
   }
-  return !(await ctx.fs.exists(`/proc/${pid}`))
+  return !(await ctx.target.fs.exists(`/proc/${pid}`))
 }
 
 /** Remove leftovers, most dependent first: VMs, OVS, links, the namespace, the run directory. */
 export async function removeLeftovers(ctx: Context, l: Leftovers, options: {killTimeoutMs?: number} = {}): Promise<RemovalReport> {
   const report: RemovalReport = {removed: [], failed: []}
   const attempt = async (what: string, fn: () => Promise<void>) => {
-    ctx.progress({type: 'undo-start', title: `remove ${what}`})
+    ctx.operator.progress({type: 'undo-start', title: `remove ${what}`})
     try {
       await fn()
       report.removed.push(what)
-      ctx.progress({type: 'undo-done', title: `remove ${what}`})
+      ctx.operator.progress({type: 'undo-done', title: `remove ${what}`})
     } catch (error) {
       const message = isVirtlabError(error) || error instanceof Error ? error.message : String(error)
       report.failed.push({what, error: message})
-      ctx.progress({type: 'undo-fail', title: `remove ${what}`, detail: message})
+      ctx.operator.progress({type: 'undo-fail', title: `remove ${what}`, detail: message})
     }
   }
   const killTimeout = options.killTimeoutMs ?? 10_000
@@ -288,8 +288,8 @@ export async function removeLeftovers(ctx: Context, l: Leftovers, options: {kill
   }
   for (const pidfile of l.ovsPidfiles) {
     await attempt(`private OVS daemon (${pidfile})`, async () => {
-      const text = (await ctx.fs.tryReadFile(pidfile))?.trim()
-      if (text === undefined || !/^\d+$/.test(text) || !(await ctx.fs.exists(`/proc/${text}`))) return
+      const text = (await ctx.target.fs.tryReadFile(pidfile))?.trim()
+      if (text === undefined || !/^\d+$/.test(text) || !(await ctx.target.fs.exists(`/proc/${text}`))) return
       await mustRun(ctx, ['pkill', '-TERM', '-F', pidfile], [1])
       if (!(await waitGone(ctx, Number(text), killTimeout))) {
         await mustRun(ctx, ['pkill', '-KILL', '-F', pidfile], [1])
@@ -314,7 +314,7 @@ export async function removeLeftovers(ctx: Context, l: Leftovers, options: {kill
   }
   if (l.dpdkRuntime !== undefined) {
     const dir = l.dpdkRuntime
-    await attempt(`DPDK runtime directory ${dir}`, () => ctx.fs.remove(dir, {recursive: true}))
+    await attempt(`DPDK runtime directory ${dir}`, () => ctx.target.fs.remove(dir, {recursive: true}))
   }
   if (l.netns !== undefined) {
     const ns = l.netns
@@ -322,12 +322,12 @@ export async function removeLeftovers(ctx: Context, l: Leftovers, options: {kill
   }
   if (l.runDir !== undefined) {
     const dir = l.runDir
-    await attempt(`run directory ${dir}`, () => ctx.fs.remove(dir, {recursive: true}))
+    await attempt(`run directory ${dir}`, () => ctx.target.fs.remove(dir, {recursive: true}))
   }
   if (l.runBase !== undefined) {
     // virtlab's own run directory base: gone when no other lab has a run directory in it.
     const base = l.runBase
-    if ((await ctx.fs.stat(base))?.isDirectory && (await ctx.fs.readdir(base)).length === 0) await ctx.fs.remove(base, {recursive: true})
+    if ((await ctx.target.fs.stat(base))?.isDirectory && (await ctx.target.fs.readdir(base)).length === 0) await ctx.target.fs.remove(base, {recursive: true})
   }
   return report
 }

@@ -2,10 +2,11 @@
  * Undo: resolving a step's Undo into concrete actions before/after the step runs (recording the
  * previous file content or command output), and running journal entries backwards.
  */
-import type {Context} from '../app/context.js'
+import type {Context} from '../host/target.js'
 import {VirtlabError, isVirtlabError} from '../errors.js'
 import type {Action, Check, Step} from '../plan/step.js'
-import {resolveActionTokens, resolveTokens} from '../plan/tokens.js'
+import {resolveActionTokens, resolveTokens, type TokenRegistry} from '../plan/tokens.js'
+import {createTokenRegistry} from './tokens.js'
 import {type ActionRuntime, runAction, runCommand} from './actions.js'
 import type {JournalEntry, JournalStore} from './journal.js'
 
@@ -25,17 +26,17 @@ export async function prepareUndo(rt: ActionRuntime, step: Step, action: Action)
     case 'actions':
       return [...undo.actions]
     case 'restore-file': {
-      const path = await resolveTokens(undo.path, rt.ctx.fs)
-      const previous = await rt.ctx.fs.tryReadFile(path)
+      const path = await resolveTokens(undo.path, rt.ctx.target, rt.tokens)
+      const previous = await rt.ctx.target.fs.tryReadFile(path)
       if (previous === undefined) return [{kind: 'remove', path}]
       if (action.kind === 'file') {
-        const mode = (await rt.ctx.fs.stat(path))?.mode ?? 0o644
+        const mode = (await rt.ctx.target.fs.stat(path))?.mode ?? 0o644
         return [{kind: 'file', path, content: previous, mode: mode & 0o7777}]
       }
       return [{kind: 'write', path, value: previous.trim()}]
     }
     case 'restore-exec': {
-      const read = await Promise.all(undo.read.map((a) => resolveTokens(a, rt.ctx.fs)))
+      const read = await Promise.all(undo.read.map((a) => resolveTokens(a, rt.ctx.target, rt.tokens)))
       const result = await runCommand(rt, read)
       const previous = result.exitCode === 0 ? result.stdout.trim() : ''
       const argv = previous === '' ? undo.whenAbsent : undo.whenPresent.map((a) => a.replaceAll('{previous}', previous))
@@ -53,7 +54,7 @@ export async function finishUndo(rt: ActionRuntime, actions: Action[]): Promise<
   const out: Action[] = []
   for (const action of actions) {
     try {
-      const resolved = await resolveActionTokens(action, rt.ctx.fs)
+      const resolved = await resolveActionTokens(action, rt.ctx.target, rt.tokens)
       out.push(resolved.kind === 'wait'
         ? {...resolved, until: await resolveCheckLoosely(rt, resolved.until), ...(resolved.failIf === undefined ? {} : {failIf: await resolveCheckLoosely(rt, resolved.failIf)})}
         : resolved)
@@ -66,7 +67,7 @@ export async function finishUndo(rt: ActionRuntime, actions: Action[]): Promise<
 
 async function resolveLoosely(rt: ActionRuntime, text: string): Promise<string> {
   try {
-    return await resolveTokens(text, rt.ctx.fs)
+    return await resolveTokens(text, rt.ctx.target, rt.tokens)
   } catch {
     return text
   }
@@ -96,27 +97,27 @@ export interface UndoOutcome {
  * dropped from the journal as soon as its undo succeeded; a failing entry stays and the others
  * are still attempted, so as much as possible is put back.
  */
-export async function undoEntries(ctx: Context, journal: JournalStore, entries: JournalEntry[], timeoutMs = DEFAULT_UNDO_TIMEOUT_MS): Promise<UndoOutcome> {
+export async function undoEntries(ctx: Context, journal: JournalStore, entries: JournalEntry[], timeoutMs = DEFAULT_UNDO_TIMEOUT_MS, tokens: TokenRegistry = createTokenRegistry()): Promise<UndoOutcome> {
   const outcome: UndoOutcome = {undone: [], failed: []}
   for (const entry of entries) {
-    ctx.progress({type: 'undo-start', stepId: entry.stepId, title: entry.title})
+    ctx.operator.progress({type: 'undo-start', stepId: entry.stepId, title: entry.title})
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(new Error(`undo timed out after ${Math.round(timeoutMs / 1000)} s`)), timeoutMs)
-    const rt: ActionRuntime = {ctx, signal: controller.signal, timeoutMs, stepId: entry.stepId}
+    const rt: ActionRuntime = {ctx, signal: controller.signal, timeoutMs, stepId: entry.stepId, tokens}
     try {
       for (const raw of entry.undo) {
-        const action = await resolveActionTokens(raw, ctx.fs)
+        const action = await resolveActionTokens(raw, ctx.target, tokens)
         await runAction(rt, action)
       }
       await journal.remove(entry.stepId)
       outcome.undone.push(entry.stepId)
-      ctx.progress({type: 'undo-done', stepId: entry.stepId, title: entry.title})
+      ctx.operator.progress({type: 'undo-done', stepId: entry.stepId, title: entry.title})
     } catch (error) {
       const err = isVirtlabError(error)
         ? new VirtlabError('UNDO_FAILED', `undo of ${entry.stepId} (${entry.title}) failed: ${error.message}`, {command: error.command, cause: error})
         : new VirtlabError('UNDO_FAILED', `undo of ${entry.stepId} (${entry.title}) failed: ${error instanceof Error ? error.message : String(error)}`, {cause: error})
       outcome.failed.push({stepId: entry.stepId, title: entry.title, error: err})
-      ctx.progress({type: 'undo-fail', stepId: entry.stepId, title: entry.title, detail: err.message})
+      ctx.operator.progress({type: 'undo-fail', stepId: entry.stepId, title: entry.title, detail: err.message})
     } finally {
       clearTimeout(timer)
     }

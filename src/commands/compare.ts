@@ -23,7 +23,7 @@ export default class Compare extends VirtlabCommand {
     const {argv, flags} = await this.parse(Compare)
     const {compareResults} = await import('../app/report.js')
     const ctx = createContext()
-    const result = await compareResults(ctx.fs, {files: argv.map(String), format: flags.format as CompareFormat, out: flags.out})
+    const result = await compareResults(ctx.operator.fs, {files: argv.map(String), format: flags.format as CompareFormat, out: flags.out})
     if (this.jsonEnabled()) return result
     if (result.out === undefined) process.stdout.write(result.text)
     else this.logToStderr(`wrote ${result.out}`)

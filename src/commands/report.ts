@@ -38,7 +38,7 @@ export default class Report extends VirtlabCommand {
       return value
     }
     const ctx = createContext()
-    const result = await reportResults(ctx.fs, {
+    const result = await reportResults(ctx.operator.fs, {
       files: argv.map(String),
       format: flags.format as ReportFormat,
       out: flags.out,

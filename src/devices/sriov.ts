@@ -24,7 +24,6 @@ import type {LabModel, SriovModel, VfModel} from '../lab/model.js'
 import type {Action, Argv, Check, Step} from '../plan/step.js'
 import {token} from '../plan/tokens.js'
 import {isBdf, pfDevicePath} from './sysfs.js'
-import './tokens.js'
 
 export const LABS_REF_SRIOV = 'labs-reference.md §4.2'
 

@@ -26,8 +26,8 @@
  */
 import {VirtlabError} from '../errors.js'
 import type {HostFs} from '../host/fs.js'
-import {type CommandRunner, ExecaRunner} from '../host/runner.js'
-import {registerTokenResolver} from '../plan/tokens.js'
+import type {CommandRunner} from '../host/runner.js'
+import type {TokenRegistry} from '../plan/tokens.js'
 import {driverOverride, linkName, locatePf, pciDriver, pfDevicePath, pfFromArgs, readTrim, vfBdfOf, vfPath} from './sysfs.js'
 
 function tokenError(code: string, message: string, hint: string): VirtlabError {
@@ -192,7 +192,7 @@ async function sriovVfs(args: string[], fs: HostFs): Promise<string> {
   return JSON.stringify({pf, numvfs: got, vfs}) + '\n'
 }
 
-async function vfState(args: string[], fs: HostFs, runner?: CommandRunner): Promise<string> {
+async function vfState(args: string[], fs: HostFs, runner: CommandRunner): Promise<string> {
   const i = vfIndex(args)
   const pf = pfFromArgs(args, 1)
   const bdf = await vfBdfOrFail(fs, pf, i)
@@ -200,9 +200,7 @@ async function vfState(args: string[], fs: HostFs, runner?: CommandRunner): Prom
   if (loc.netdev === undefined) {
     throw tokenError('SRIOV_PF_NO_NETDEV', `${pf} has no network interface, so its VF settings cannot be read or changed with ip link`, 'Bind the PF to its network driver.')
   }
-  // Without a runner from the executor, use the default one (same argv, no shell).
-  const run = runner ?? new ExecaRunner()
-  const result = await run.run(['ip', '-j', 'link', 'show', 'dev', loc.netdev], {allowFailure: true, timeoutMs: 10_000})
+  const result = await runner.run(['ip', '-j', 'link', 'show', 'dev', loc.netdev], {allowFailure: true, timeoutMs: 10_000})
   const info = result.exitCode === 0 ? vfInfoFromIpJson(result.stdout, i) : undefined
   if (info === undefined) {
     throw new VirtlabError('SRIOV_VF_STATE_UNREADABLE', `cannot read VF ${i} of ${loc.netdev} from \`ip -j link show dev ${loc.netdev}\``, {
@@ -331,24 +329,20 @@ async function vdpaPciModule(args: string[], fs: HostFs): Promise<string> {
   throw tokenError('VDPA_PCI_UNSUPPORTED', `PCI device ${bdf} (vendor ${vendor}) has no vDPA driver virtlab knows`, 'virtlab knows mlx5_vdpa (vendor 0x15b3) and vp_vdpa (virtio-net, vendor 0x1af4).')
 }
 
-let registered = false
-
-/** Register the device token resolvers (idempotent; importing src/devices does it). */
-export function registerDeviceTokenResolvers(): void {
-  if (registered) return
-  registered = true
-  registerTokenResolver('vf-pci', async (a, fs) => vfBdfOrFail(fs, pfFromArgs(a, 1), vfIndex(a)))
-  registerTokenResolver('vf-pci-domain', async (a, fs) => bdfParts(await vfBdfOrFail(fs, pfFromArgs(a, 1), vfIndex(a))).domain)
-  registerTokenResolver('vf-pci-bus', async (a, fs) => bdfParts(await vfBdfOrFail(fs, pfFromArgs(a, 1), vfIndex(a))).bus)
-  registerTokenResolver('vf-pci-slot', async (a, fs) => bdfParts(await vfBdfOrFail(fs, pfFromArgs(a, 1), vfIndex(a))).slot)
-  registerTokenResolver('vf-pci-function', async (a, fs) => bdfParts(await vfBdfOrFail(fs, pfFromArgs(a, 1), vfIndex(a))).function)
-  registerTokenResolver('vf-netdev', async (a, fs) => {
+/** Register the device resolvers (SR-IOV, vDPA, PCI) in a registry the caller built. */
+export function registerDeviceTokenResolvers(registry: TokenRegistry): TokenRegistry {
+  registry.register('vf-pci', async (a, {fs}) => vfBdfOrFail(fs, pfFromArgs(a, 1), vfIndex(a)))
+  registry.register('vf-pci-domain', async (a, {fs}) => bdfParts(await vfBdfOrFail(fs, pfFromArgs(a, 1), vfIndex(a))).domain)
+  registry.register('vf-pci-bus', async (a, {fs}) => bdfParts(await vfBdfOrFail(fs, pfFromArgs(a, 1), vfIndex(a))).bus)
+  registry.register('vf-pci-slot', async (a, {fs}) => bdfParts(await vfBdfOrFail(fs, pfFromArgs(a, 1), vfIndex(a))).slot)
+  registry.register('vf-pci-function', async (a, {fs}) => bdfParts(await vfBdfOrFail(fs, pfFromArgs(a, 1), vfIndex(a))).function)
+  registry.register('vf-netdev', async (a, {fs}) => {
     const bdf = await vfBdfOrFail(fs, pfFromArgs(a, 1), vfIndex(a))
     const nd = await onlyEntry(fs, `/sys/bus/pci/devices/${bdf}/net`)
     if (nd === undefined) throw tokenError('SRIOV_VF_NO_NETDEV', `VF ${vfIndex(a)} (${bdf}) has no network interface: no host driver is bound to it`, 'Set driver: host for this VF (or load its VF driver, e.g. iavf, igbvf, mlx5_core).')
     return nd
   })
-  registerTokenResolver('vf-rep', async (a, fs) => {
+  registry.register('vf-rep', async (a, {fs}) => {
     const pf = pfFromArgs(a, 1)
     const i = vfIndex(a)
     const loc = await locatePf(fs, pf)
@@ -360,25 +354,24 @@ export function registerDeviceTokenResolvers(): void {
     }
     throw tokenError('SRIOV_NO_REPRESENTOR', `no representor for VF ${i} of ${pf} (phys_port_name pf<N>vf${i} with the PF's phys_switch_id)`, 'Representors exist in switchdev mode only: eswitchMode: switchdev (devlink dev eswitch show pci/<pf>).')
   })
-  registerTokenResolver('pf-pci', async (a, fs) => (await locatePf(fs, a.join(':'))).bdf)
-  registerTokenResolver('pf-netdev', async (a, fs) => {
+  registry.register('pf-pci', async (a, {fs}) => (await locatePf(fs, a.join(':'))).bdf)
+  registry.register('pf-netdev', async (a, {fs}) => {
     const loc = await locatePf(fs, a.join(':'))
     if (loc.netdev === undefined) throw tokenError('SRIOV_PF_NO_NETDEV', `PF ${loc.bdf} has no network interface`, 'Bind the PF to its network driver.')
     return loc.netdev
   })
-  registerTokenResolver('sriov-pf', pfState)
-  registerTokenResolver('sriov-idle', sriovIdle)
-  registerTokenResolver('sriov-vfs', sriovVfs)
-  registerTokenResolver('vf-state', vfState)
-  registerTokenResolver('vf-iommu', vfIommu)
-  registerTokenResolver('saved', saved)
-  registerTokenResolver('vdpa-dev', vdpaDevNode)
-  registerTokenResolver('vdpa-netdev', vdpaNetdev)
-  registerTokenResolver('vdpa-state', vdpaState)
-  registerTokenResolver('pci-id', pciId)
-  registerTokenResolver('pci-state', pciState)
-  registerTokenResolver('vdpa-pci-module', vdpaPciModule)
+  registry.register('sriov-pf', (a, {fs}) => pfState(a, fs))
+  registry.register('sriov-idle', (a, {fs}) => sriovIdle(a, fs))
+  registry.register('sriov-vfs', (a, {fs}) => sriovVfs(a, fs))
+  registry.register('vf-state', (a, {fs, runner}) => vfState(a, fs, runner))
+  registry.register('vf-iommu', (a, {fs}) => vfIommu(a, fs))
+  registry.register('saved', (a, {fs}) => saved(a, fs))
+  registry.register('vdpa-dev', (a, {fs}) => vdpaDevNode(a, fs))
+  registry.register('vdpa-netdev', (a, {fs}) => vdpaNetdev(a, fs))
+  registry.register('vdpa-state', (a, {fs}) => vdpaState(a, fs))
+  registry.register('pci-id', (a, {fs}) => pciId(a, fs))
+  registry.register('pci-state', (a, {fs}) => pciState(a, fs))
+  registry.register('vdpa-pci-module', (a, {fs}) => vdpaPciModule(a, fs))
+  return registry
 }
-
-registerDeviceTokenResolvers()
 

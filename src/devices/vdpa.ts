@@ -17,7 +17,6 @@ import type {LabModel, VdpaModel} from '../lab/model.js'
 import type {Action, Argv, Check, Step} from '../plan/step.js'
 import {token} from '../plan/tokens.js'
 import {type DeviceStepOptions, labNetns, sriovTailStepId} from './sriov.js'
-import './tokens.js'
 
 export const LABS_REF_VDPA = 'labs-reference.md §5.3'
 

@@ -1,9 +1,9 @@
 /**
- * The individual host checks. Each one looks at the host (through ctx.fs and ctx.runner only),
+ * The individual host checks. Each one looks at the host (through ctx.target.fs and ctx.target.runner only),
  * returns a Finding (ok / note / missing, with a concrete detail and fix), and conclude() turns it
  * into a CheckResult: a missing requirement fails, a missing optional feature warns.
  */
-import type {Context} from '../app/context.js'
+import type {Context} from '../host/target.js'
 import type {HostFacts} from '../host/facts.js'
 import {
   OVS_DPDK_BINARY, QEMU_BINARY, deviceExists, effectiveUid, filesystemSupported, libvirtReachable, meminfo,
@@ -68,7 +68,7 @@ function pkgAction(env: DoctorEnv, keys: PackageKey[]): FixAction {
 // ---- basics ----------------------------------------------------------------------------------------
 
 export async function checkRoot(env: DoctorEnv): Promise<CheckResult> {
-  const uid = await effectiveUid(env.ctx.fs)
+  const uid = await effectiveUid(env.ctx.target.fs)
   const f: Finding = uid === 0
     ? {state: 'ok', detail: 'running as root (uid 0)'}
     : {state: 'missing', detail: `running as uid ${uid ?? 'unknown'}: labs create namespaces, taps, bridges and write sysfs`, fix: 'run virtlab as root (sudo virtlab ...)'}
@@ -156,7 +156,7 @@ export async function checkQemuDevices(env: DoctorEnv): Promise<CheckResult> {
 // ---- kernel devices --------------------------------------------------------------------------------
 
 export async function checkTun(env: DoctorEnv, need: Need): Promise<CheckResult> {
-  const f: Finding = (await deviceExists(env.ctx.fs, '/dev/net/tun'))
+  const f: Finding = (await deviceExists(env.ctx.target.fs, '/dev/net/tun'))
     ? {state: 'ok', detail: '/dev/net/tun present (taps can be created)'}
     : {state: 'missing', detail: '/dev/net/tun missing: no tap devices (CONFIG_TUN)', fix: moduleFix(env, ['tun'])}
   return conclude('tun', 'TUN/TAP (/dev/net/tun)', need, 'hardware', f, env.needs.lab === undefined)
@@ -164,7 +164,7 @@ export async function checkTun(env: DoctorEnv, need: Need): Promise<CheckResult>
 
 export async function checkVhostNet(env: DoctorEnv, need: Need): Promise<CheckResult> {
   const lab = env.needs.lab ?? 'vhost-net'
-  if (await deviceExists(env.ctx.fs, '/dev/vhost-net')) {
+  if (await deviceExists(env.ctx.target.fs, '/dev/vhost-net')) {
     return conclude('vhost-net', 'in-kernel vhost-net (/dev/vhost-net)', need, 'hardware', {state: 'ok', detail: '/dev/vhost-net present: QEMU can use the in-kernel vhost-net backend'}, env.needs.lab === undefined)
   }
   const degraded = `the userspace virtio backend can be used instead with \`virtlab up ${lab} --allow-degraded\` (the run is labelled degraded)`
@@ -176,14 +176,14 @@ export async function checkVhostNet(env: DoctorEnv, need: Need): Promise<CheckRe
 }
 
 export async function checkDevice(env: DoctorEnv, path: string, need: Need): Promise<CheckResult> {
-  const f: Finding = (await deviceExists(env.ctx.fs, path))
+  const f: Finding = (await deviceExists(env.ctx.target.fs, path))
     ? {state: 'ok', detail: `${path} present`}
     : {state: 'missing', detail: `${path} missing`, fix: `load the driver that provides ${path} (see the lab's host.modules)`}
   return conclude(`device:${path}`, `device ${path}`, need, 'hardware', f, env.needs.lab === undefined)
 }
 
 export async function checkModule(env: DoctorEnv, name: string, need: Need): Promise<CheckResult> {
-  const state = await moduleState(env.ctx.fs, name, env.release)
+  const state = await moduleState(env.ctx.target.fs, name, env.release)
   const sys = moduleSysName(name)
   const f: Finding = state.loaded
     ? {state: 'ok', detail: `${sys} loaded (${state.evidence})`}
@@ -253,7 +253,7 @@ export async function checkHugepages(env: DoctorEnv): Promise<CheckResult> {
   }
   const short = want.count - counts.free
   const target = counts.total + short
-  const availKiB = (await meminfo(env.ctx.fs)).MemAvailable
+  const availKiB = (await meminfo(env.ctx.target.fs)).MemAvailable
   const fix = `echo ${target} > ${nrHugepagesPath(want)}`
   if (availKiB !== undefined && availKiB < short * want.sizeKiB) {
     return conclude('hugepages', 'hugepages', need, 'hardware', {state: 'missing', detail: `${counts.free} free ${label} pages ${where}, the lab needs ${want.count}, and only ${Math.floor(availKiB / 1024)} MiB of memory is available for the ${short * want.sizeKiB / 1024} MiB more`, fix: `free memory, then ${fix}; or lower hugepages.count`}, noLab)
@@ -281,7 +281,7 @@ export async function checkHugetlbfs(env: DoctorEnv): Promise<CheckResult> {
   const label = sizeLabel(sizeKiB ?? 2048)
   const mountPoint = want?.mount ?? '/dev/hugepages'
   const fix = `mkdir -p ${mountPoint} && mount -t hugetlbfs -o pagesize=${label} nodev ${mountPoint}`
-  if (!(await filesystemSupported(env.ctx.fs, 'hugetlbfs'))) {
+  if (!(await filesystemSupported(env.ctx.target.fs, 'hugetlbfs'))) {
     return conclude('hugetlbfs', 'hugetlbfs mount', need, 'hardware', {state: 'missing', detail: 'the kernel has no hugetlbfs (not in /proc/filesystems, CONFIG_HUGETLBFS)', fix: 'boot a kernel built with CONFIG_HUGETLBFS'}, noLab)
   }
   return conclude('hugetlbfs', 'hugetlbfs mount', need, 'hardware', {
@@ -312,8 +312,8 @@ export async function checkSharedMemory(env: DoctorEnv, vms: readonly VmModel[])
 // ---- IOMMU, VFIO, SR-IOV ---------------------------------------------------------------------------
 
 export async function checkIommu(env: DoctorEnv, need: Need): Promise<CheckResult> {
-  const groups = env.facts.iommuGroups ?? (await env.ctx.fs.readdir('/sys/kernel/iommu_groups')).length
-  const cmdline = (await readValue(env.ctx.fs, '/proc/cmdline')) ?? ''
+  const groups = env.facts.iommuGroups ?? (await env.ctx.target.fs.readdir('/sys/kernel/iommu_groups')).length
+  const cmdline = (await readValue(env.ctx.target.fs, '/proc/cmdline')) ?? ''
   const flags = cmdline.split(/\s+/).filter((w) => /^(intel_iommu|amd_iommu|iommu)=/.test(w))
   const flagText = flags.length ? `kernel command line has ${flags.join(' ')}` : 'kernel command line has no intel_iommu=on / amd_iommu / iommu=pt'
   const fix = 'enable VT-d (Intel) or AMD-Vi (AMD) in the firmware and boot with intel_iommu=on iommu=pt (Intel) or amd_iommu=on iommu=pt (AMD)'
@@ -324,7 +324,7 @@ export async function checkIommu(env: DoctorEnv, need: Need): Promise<CheckResul
 }
 
 export async function checkVfio(env: DoctorEnv, need: Need): Promise<CheckResult> {
-  const fs = env.ctx.fs
+  const fs = env.ctx.target.fs
   const driver = (await fs.exists('/sys/bus/pci/drivers/vfio-pci')) || (await fs.exists('/sys/module/vfio_pci'))
   const container = await deviceExists(fs, '/dev/vfio/vfio')
   let f: Finding
@@ -339,7 +339,7 @@ const PCI_ADDRESS = /^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/
 const basename = (p: string | undefined) => p?.split('/').filter(Boolean).pop()
 
 export async function checkSriovPf(env: DoctorEnv, pf: SriovModel): Promise<CheckResult> {
-  const fs = env.ctx.fs
+  const fs = env.ctx.target.fs
   const noLab = env.needs.lab === undefined
   const id = `sriov:${pf.name}`
   const title = `SR-IOV PF ${pf.pf}`
@@ -375,7 +375,7 @@ export async function checkSriovPf(env: DoctorEnv, pf: SriovModel): Promise<Chec
 
 /** Without a lab: is there any SR-IOV PF on this host? */
 export async function checkSriovScan(env: DoctorEnv): Promise<CheckResult> {
-  const fs = env.ctx.fs
+  const fs = env.ctx.target.fs
   const found: string[] = []
   for (const bdf of await fs.readdir('/sys/bus/pci/devices')) {
     const total = await readInt(fs, `/sys/bus/pci/devices/${bdf}/sriov_totalvfs`)
@@ -401,7 +401,7 @@ export async function checkVdpaTool(env: DoctorEnv, need: Need): Promise<CheckRe
 }
 
 export async function checkVdpaBus(env: DoctorEnv, need: Need): Promise<CheckResult> {
-  const fs = env.ctx.fs
+  const fs = env.ctx.target.fs
   let f: Finding
   if (await fs.exists('/sys/bus/vdpa')) {
     const drivers = await fs.readdir('/sys/bus/vdpa/drivers')
@@ -431,7 +431,7 @@ function mgmtdevFix(env: DoctorEnv, mgmtdev: string): string {
 
 export async function checkVdpaMgmtdevs(env: DoctorEnv, wanted: readonly string[], need: Need): Promise<CheckResult[]> {
   const noLab = env.needs.lab === undefined
-  const fs = env.ctx.fs
+  const fs = env.ctx.target.fs
   let listed: string[] | undefined
   let why: string | undefined
   let toolMissing = false
@@ -466,7 +466,7 @@ export async function checkOvsTools(env: DoctorEnv, need: Need): Promise<CheckRe
   const tools = ['ovs-vsctl', 'ovsdb-server', 'ovsdb-tool', 'ovs-appctl', 'ovs-vswitchd']
   const missing: string[] = []
   for (const t of tools) if ((await env.which(t)) === undefined) missing.push(t)
-  const schema = await env.ctx.fs.exists('/usr/share/openvswitch/vswitch.ovsschema')
+  const schema = await env.ctx.target.fs.exists('/usr/share/openvswitch/vswitch.ovsschema')
   const f: Finding = missing.length === 0 && schema
     ? {state: 'ok', detail: `Open vSwitch tools present (${tools.join(', ')}, vswitch.ovsschema)`}
     : {state: 'missing', detail: `Open vSwitch incomplete: missing ${[...missing, ...(schema ? [] : ['/usr/share/openvswitch/vswitch.ovsschema'])].join(', ')}`, fix: installHint(env.os, ['ovs']), fixAction: pkgAction(env, ['ovs'])}
@@ -478,7 +478,7 @@ export async function checkOvsSystem(env: DoctorEnv, need: Need): Promise<CheckR
   if (env.facts.ovs.systemRunning) {
     return conclude('ovs-system', 'system Open vSwitch daemon', need, 'software', {state: 'ok', detail: 'system OVS running (ovs-vsctl --timeout=2 show answers)'}, noLab)
   }
-  const startable = await env.ctx.fs.exists(OVS_CTL)
+  const startable = await env.ctx.target.fs.exists(OVS_CTL)
   // Start it only when a lab asks for the system OVS; labs with ovs: private/auto run their own instance.
   const wanted = need === 'required'
   let f: Finding
@@ -496,7 +496,7 @@ export async function checkOvsSystem(env: DoctorEnv, need: Need): Promise<CheckR
 }
 
 export async function checkOvsKernelDatapath(env: DoctorEnv, need: Need): Promise<CheckResult> {
-  const state = await moduleState(env.ctx.fs, 'openvswitch', env.release)
+  const state = await moduleState(env.ctx.target.fs, 'openvswitch', env.release)
   const f: Finding = state.loaded
     ? {state: 'ok', detail: `openvswitch kernel datapath loaded (${state.evidence})`}
     : {state: 'missing', detail: 'no openvswitch kernel datapath (/sys/module/openvswitch missing): OVS bridges need datapath_type=netdev here', fix: `${moduleFix(env, ['openvswitch'])}; or use datapath: netdev (userspace)`}
@@ -504,7 +504,7 @@ export async function checkOvsKernelDatapath(env: DoctorEnv, need: Need): Promis
 }
 
 export async function checkOvsDpdk(env: DoctorEnv, need: Need): Promise<CheckResult> {
-  const fs = env.ctx.fs
+  const fs = env.ctx.target.fs
   let found: string | undefined = (await fs.exists(OVS_DPDK_BINARY)) ? OVS_DPDK_BINARY : undefined
   if (found === undefined && env.os.family === 'fedora' && (await env.which('ovs-vswitchd')) !== undefined) {
     const r = await tryRun(env.ctx, ['ovs-vswitchd', '--version'])
@@ -520,7 +520,7 @@ const LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/u
 
 /** Where librte_mempool_ring.so* is, if anywhere (lib dirs and their DPDK PMD dirs). */
 export async function findMempoolRing(env: DoctorEnv): Promise<string | undefined> {
-  const fs = env.ctx.fs
+  const fs = env.ctx.target.fs
   for (const dir of LIB_DIRS) {
     const dirs = [dir]
     for (const sub of await fs.readdir(`${dir}/dpdk`)) dirs.push(`${dir}/dpdk/${sub}`)

@@ -3,7 +3,7 @@
  * then the actions: the host package manager (apt-get on Debian/Ubuntu, dnf on Fedora/RHEL) and the
  * daemon starters in src/host/daemons.ts.
  */
-import type {Context} from '../app/context.js'
+import type {Context} from '../host/target.js'
 import {type StartedDaemon, ensureLibvirtd, ensureSystemOvs, OVS_CTL} from '../host/daemons.js'
 import {isVirtlabError} from '../errors.js'
 import {type OsInfo, installArgv} from './packages.js'
@@ -74,18 +74,18 @@ export async function applyFix(ctx: Context, plan: FixPlan, os: OsInfo): Promise
   if (install !== undefined) {
     const env = os.packageManager === 'apt-get' ? {DEBIAN_FRONTEND: 'noninteractive'} : undefined
     if (os.packageManager === 'apt-get') {
-      ctx.progress({type: 'info', title: 'apt-get update'})
+      ctx.operator.progress({type: 'info', title: 'apt-get update'})
       try {
-        await ctx.runner.run(['apt-get', 'update'], {timeoutMs: 10 * 60_000, env})
+        await ctx.target.runner.run(['apt-get', 'update'], {timeoutMs: 10 * 60_000, env})
         results.push({what: 'package lists', argv: ['apt-get', 'update'], ok: true, detail: 'updated'})
       } catch (error) {
         // A stale list may still install; go on and let the install report.
         results.push({what: 'package lists', argv: ['apt-get', 'update'], ok: false, detail: errorText(error)})
       }
     }
-    ctx.progress({type: 'info', title: `Installing ${plan.packages.join(' ')}`})
+    ctx.operator.progress({type: 'info', title: `Installing ${plan.packages.join(' ')}`})
     try {
-      await ctx.runner.run(install, {timeoutMs: 30 * 60_000, env})
+      await ctx.target.runner.run(install, {timeoutMs: 30 * 60_000, env})
       results.push({what: 'packages', argv: install, ok: true, detail: `installed ${plan.packages.join(', ')}`})
     } catch (error) {
       results.push({what: 'packages', argv: install, ok: false, detail: errorText(error)})

@@ -3,7 +3,7 @@
  * what that lab needs (`up` refuses to start on any 'fail'); runChecks(undefined) checks everything
  * and reports hardware the host lacks as warnings ("unavailable here: ...").
  */
-import type {Context} from '../app/context.js'
+import type {Context} from '../host/target.js'
 import type {HostFacts} from '../host/facts.js'
 import {gatherFacts, kernelRelease, modulesLoadable} from '../host/probe.js'
 import type {LabModel} from '../lab/model.js'
@@ -26,8 +26,8 @@ export interface DoctorRun {
 /** Run the checks and also return what they were based on (facts, OS, the lab's needs). */
 export async function runDoctor(model: LabModel | undefined, ctx: Context, options: RunChecksOptions = {}): Promise<DoctorRun> {
   const facts = options.facts ?? await gatherFacts(ctx, {kvm: options.kvmProbe ?? 'run', reprobeKvm: options.reprobeKvm ?? false, kvmProbe: options.kvmProbeOptions})
-  const os = await detectOs(ctx.fs)
-  const release = facts.kernelRelease ?? await kernelRelease(ctx.fs)
+  const os = await detectOs(ctx.target.fs)
+  const release = facts.kernelRelease ?? await kernelRelease(ctx.target.fs)
   const needs = model === undefined ? allNeeds() : labNeeds(model, options.driver)
   const whichCache = new Map<string, Promise<string | undefined>>()
   const env: c.DoctorEnv = {
@@ -36,12 +36,12 @@ export async function runDoctor(model: LabModel | undefined, ctx: Context, optio
     facts,
     os,
     release,
-    modulesLoadable: await modulesLoadable(ctx.fs, release),
+    modulesLoadable: await modulesLoadable(ctx.target.fs, release),
     allowDegraded: options.allowDegraded ?? false,
     which(program) {
       let hit = whichCache.get(program)
       if (hit === undefined) {
-        hit = ctx.runner.which(program)
+        hit = ctx.target.runner.which(program)
         whichCache.set(program, hit)
       }
       return hit

@@ -11,7 +11,7 @@
  */
 import {VirtlabError} from '../errors.js'
 import type {CommandRunner} from '../host/runner.js'
-import {GuestAgentSocketChannel, type JsonObject} from '../host/socket.js'
+import {GuestAgentSocketChannel, type JsonObject, type SocketConnector} from '../host/socket.js'
 
 export interface GuestExecOptions {
   /** Capture stdout/stderr (default true). */
@@ -152,8 +152,11 @@ export class GuestAgentClient implements GuestAgent {
 }
 
 /** The agent of a VM started directly by virtlab: QEMU's chardev socket (e.g. <runDir>/<vm>.qga.sock). */
-export async function connectSocketAgent(socketPath: string, options: {timeoutMs?: number; label?: string} = {}): Promise<GuestAgentClient> {
-  const channel = await GuestAgentSocketChannel.connect(socketPath, options.timeoutMs === undefined ? {} : {timeoutMs: options.timeoutMs})
+export async function connectSocketAgent(socketPath: string, options: {timeoutMs?: number; label?: string; sockets?: SocketConnector} = {}): Promise<GuestAgentClient> {
+  const channel = await GuestAgentSocketChannel.connect(socketPath, {
+    ...(options.timeoutMs === undefined ? {} : {timeoutMs: options.timeoutMs}),
+    ...(options.sockets === undefined ? {} : {sockets: options.sockets}),
+  })
   return new GuestAgentClient(channel, options.label ?? socketPath)
 }
 

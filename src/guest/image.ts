@@ -10,9 +10,9 @@
  *
  * Cache: <stateDir>/images/builtin-<key>/{vmlinuz,initrd.gz,manifest.json}, key = hash of every
  * input; <stateDir>/images/builtin is a symlink to the current one (the stable path the compiler
- * puts in domain XML and QEMU argv). Every command goes through ctx.runner, every file through ctx.fs.
+ * puts in domain XML and QEMU argv). Every command goes through ctx.target.runner, every file through ctx.target.fs.
  */
-import type {Context} from '../app/context.js'
+import type {Context, Operator, TargetHost} from '../host/target.js'
 import {VirtlabError} from '../errors.js'
 import type {HostFs} from '../host/fs.js'
 import {sha256} from '../util/hash.js'
@@ -126,13 +126,13 @@ export function imageEntryPaths(stateDir: string, key: string): ImagePaths {
   return pathsIn(`${imagesDir(stateDir)}/builtin-${key}`)
 }
 
-export function initScriptPath(ctx: Pick<Context, 'packageRoot'>): string {
-  return `${ctx.packageRoot}/guest/init.sh`
+export function initScriptPath(ctx: {operator: Pick<Operator, 'packageRoot'>}): string {
+  return `${ctx.operator.packageRoot}/guest/init.sh`
 }
 
 /** The current image's manifest, or undefined when none has been built (or it is unreadable). */
-export async function readImageManifest(ctx: Pick<Context, 'fs' | 'stateDir'>): Promise<ImageManifest | undefined> {
-  const text = await ctx.fs.tryReadFile(builtinImagePaths(ctx.stateDir).manifest)
+export async function readImageManifest(ctx: {target: Pick<TargetHost, 'fs' | 'stateDir'>}): Promise<ImageManifest | undefined> {
+  const text = await ctx.target.fs.tryReadFile(builtinImagePaths(ctx.target.stateDir).manifest)
   if (text === undefined) return undefined
   try {
     return JSON.parse(text) as ImageManifest
@@ -147,13 +147,13 @@ export async function readImageManifest(ctx: Pick<Context, 'fs' | 'stateDir'>): 
  * rebuild here; `virtlab image build` picks those up.
  */
 export async function ensureImage(ctx: Context): Promise<{paths: ImagePaths; manifest: ImageManifest; built: boolean}> {
-  const current = builtinImagePaths(ctx.stateDir)
+  const current = builtinImagePaths(ctx.target.stateDir)
   const manifest = await readImageManifest(ctx)
   if (manifest !== undefined && manifest.formatVersion === IMAGE_FORMAT_VERSION) {
-    const init = await ctx.fs.tryReadFile(initScriptPath(ctx))
-    const filesThere = (await ctx.fs.exists(current.kernel)) && (await ctx.fs.exists(current.initrd))
+    const init = await ctx.operator.fs.tryReadFile(initScriptPath(ctx))
+    const filesThere = (await ctx.target.fs.exists(current.kernel)) && (await ctx.target.fs.exists(current.initrd))
     if (init !== undefined && sha256(init) === manifest.initScriptSha256 && filesThere) {
-      ctx.progress({type: 'step-skip', stepId: 'image', title: 'Built-in guest image is cached', detail: current.dir})
+      ctx.operator.progress({type: 'step-skip', stepId: 'image', title: 'Built-in guest image is cached', detail: current.dir})
       return {paths: current, manifest, built: false}
     }
   }
@@ -172,20 +172,20 @@ interface Inputs {
 /** Build (or reuse) the built-in image and make it current. */
 export async function buildImage(ctx: Context, options: BuildImageOptions = {}): Promise<BuildImageResult> {
   const started = Date.now()
-  const fs = ctx.fs
+  const fs = ctx.target.fs
   requireBinaryFs(fs)
-  const images = imagesDir(ctx.stateDir)
+  const images = imagesDir(ctx.target.stateDir)
   await fs.mkdir(images, {mode: 0o755})
 
   const inputs = await resolveInputs(ctx, options)
-  const entry = imageEntryPaths(ctx.stateDir, inputs.key)
-  const current = builtinImagePaths(ctx.stateDir)
+  const entry = imageEntryPaths(ctx.target.stateDir, inputs.key)
+  const current = builtinImagePaths(ctx.target.stateDir)
 
   if (!options.force) {
     const cached = await readManifestAt(fs, entry.manifest)
     if (cached !== undefined && (await fs.exists(entry.kernel)) && (await fs.exists(entry.initrd))) {
       await pointCurrentAt(fs, images, inputs.key)
-      ctx.progress({type: 'step-skip', stepId: 'image', title: 'Built-in guest image is cached', detail: entry.dir})
+      ctx.operator.progress({type: 'step-skip', stepId: 'image', title: 'Built-in guest image is cached', detail: entry.dir})
       return {built: false, manifest: cached, current, entry}
     }
   }
@@ -256,24 +256,24 @@ function mib(bytes: number): string {
 }
 
 function step(ctx: Context, stepId: string, title: string, detail: string | undefined): void {
-  ctx.progress({type: 'step-start', stepId, title, ...(detail === undefined ? {} : {detail})})
+  ctx.operator.progress({type: 'step-start', stepId, title, ...(detail === undefined ? {} : {detail})})
 }
 
 function done(ctx: Context, stepId: string, title: string, detail: string | undefined): void {
-  ctx.progress({type: 'step-done', stepId, title, ...(detail === undefined ? {} : {detail})})
+  ctx.operator.progress({type: 'step-done', stepId, title, ...(detail === undefined ? {} : {detail})})
 }
 
 // ---------------------------------------------------------------------------------------------
 // Inputs and the cache key
 
 async function resolveInputs(ctx: Context, options: BuildImageOptions): Promise<Inputs> {
-  const initScript = await ctx.fs.tryReadFile(initScriptPath(ctx))
+  const initScript = await ctx.operator.fs.tryReadFile(initScriptPath(ctx))
   if (initScript === undefined) {
     throw new VirtlabError('IMAGE_INIT_MISSING', `The guest /init script is missing: ${initScriptPath(ctx)}`, {
       hint: 'Reinstall virtlab: the package ships guest/init.sh.',
     })
   }
-  const query = await ctx.runner.run(
+  const query = await ctx.target.runner.run(
     ['dpkg-query', '-W', '-f', '${Package} ${db:Status-Abbrev} ${Version}\n', 'busybox-static', 'iperf3'],
     {allowFailure: true, timeoutMs: 30_000},
   )
@@ -302,7 +302,7 @@ async function resolveInputs(ctx: Context, options: BuildImageOptions): Promise<
 }
 
 async function aptCandidate(ctx: Context, pkg: string): Promise<string> {
-  const policy = await ctx.runner.run(['apt-cache', 'policy', pkg], {allowFailure: true, timeoutMs: 60_000})
+  const policy = await ctx.target.runner.run(['apt-cache', 'policy', pkg], {allowFailure: true, timeoutMs: 60_000})
   const candidate = parseAptCandidate(policy.stdout)
   if (candidate === undefined) {
     throw new VirtlabError('IMAGE_PACKAGE_UNAVAILABLE', `No installable version of ${pkg} is known to apt`, {
@@ -316,17 +316,17 @@ async function aptCandidate(ctx: Context, pkg: string): Promise<string> {
 /** The host's kernel when /boot and /lib/modules have it, else the newest Debian 6.1 cloud kernel. */
 async function selectKernel(ctx: Context, options: BuildImageOptions): Promise<KernelInfo> {
   if (options.kernelPackage === undefined) {
-    const host = await hostKernel(ctx.fs)
+    const host = await hostKernel(ctx.target.fs)
     if (host !== undefined) return host
   }
-  if ((await ctx.runner.which('apt-get')) === undefined) {
+  if ((await ctx.target.runner.which('apt-get')) === undefined) {
     throw new VirtlabError('IMAGE_NO_KERNEL', 'No guest kernel: the host has no /boot/vmlinuz-* with /lib/modules, and no apt-get to fetch one', {
       hint: 'Install a kernel package (its /boot/vmlinuz-<ver> and /lib/modules/<ver>), or run on Debian/Ubuntu.',
     })
   }
   let pkg = options.kernelPackage
   if (pkg === undefined) {
-    const search = await ctx.runner.run(['apt-cache', 'search', '--names-only', `^linux-image-${KERNEL_SERIES.replace('.', '\\.')}.*-cloud-amd64$`], {timeoutMs: 60_000})
+    const search = await ctx.target.runner.run(['apt-cache', 'search', '--names-only', `^linux-image-${KERNEL_SERIES.replace('.', '\\.')}.*-cloud-amd64$`], {timeoutMs: 60_000})
     const newest = parseCloudKernels(search.stdout, KERNEL_SERIES)[0]
     if (newest === undefined) {
       throw new VirtlabError('IMAGE_NO_KERNEL', `apt knows no linux-image-${KERNEL_SERIES}.*-cloud-amd64 package`, {
@@ -366,14 +366,14 @@ async function hostKernel(fs: HostFs): Promise<KernelInfo | undefined> {
 async function fetchDeb(ctx: Context, pkg: string, version: string): Promise<string> {
   const fileVersion = version.replaceAll(':', '%3a')
   const fileName = `${pkg}_${fileVersion}_amd64.deb`
-  for (const dir of [APT_ARCHIVES, `${imagesDir(ctx.stateDir)}/downloads`]) {
+  for (const dir of [APT_ARCHIVES, `${imagesDir(ctx.target.stateDir)}/downloads`]) {
     const candidate = `${dir}/${fileName}`
-    if ((await ctx.fs.stat(candidate))?.isFile) return candidate
+    if ((await ctx.target.fs.stat(candidate))?.isFile) return candidate
   }
-  const downloads = `${imagesDir(ctx.stateDir)}/downloads`
-  await ctx.fs.mkdir(downloads, {mode: 0o755})
-  ctx.progress({type: 'info', title: `Downloading ${pkg} ${version}`, detail: 'apt-get download'})
-  await ctx.runner.run(['apt-get', 'download', `${pkg}=${version}`], {cwd: ctx.fs.resolve(downloads), timeoutMs: 600_000})
+  const downloads = `${imagesDir(ctx.target.stateDir)}/downloads`
+  await ctx.target.fs.mkdir(downloads, {mode: 0o755})
+  ctx.operator.progress({type: 'info', title: `Downloading ${pkg} ${version}`, detail: 'apt-get download'})
+  await ctx.target.runner.run(['apt-get', 'download', `${pkg}=${version}`], {cwd: ctx.target.fs.resolve(downloads), timeoutMs: 600_000})
     .catch((error: unknown) => {
       throw new VirtlabError('IMAGE_DOWNLOAD_FAILED', `apt-get download ${pkg}=${version} failed`, {
         hint: 'Run apt-get update and check that the host reaches its Debian mirror.',
@@ -381,8 +381,8 @@ async function fetchDeb(ctx: Context, pkg: string, version: string): Promise<str
         command: error instanceof VirtlabError ? error.command : undefined,
       })
     })
-  const found = (await ctx.fs.readdir(downloads)).find((f) => f === fileName)
-    ?? (await ctx.fs.readdir(downloads)).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'))
+  const found = (await ctx.target.fs.readdir(downloads)).find((f) => f === fileName)
+    ?? (await ctx.target.fs.readdir(downloads)).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'))
   if (found === undefined) {
     throw new VirtlabError('IMAGE_DOWNLOAD_FAILED', `apt-get download ${pkg} left no .deb in ${downloads}`)
   }
@@ -390,7 +390,7 @@ async function fetchDeb(ctx: Context, pkg: string, version: string): Promise<str
 }
 
 async function dpkgExtract(ctx: Context, deb: string, into: string): Promise<void> {
-  await ctx.runner.run(['dpkg', '-x', ctx.fs.resolve(deb), ctx.fs.resolve(into)], {timeoutMs: 300_000})
+  await ctx.target.runner.run(['dpkg', '-x', ctx.target.fs.resolve(deb), ctx.target.fs.resolve(into)], {timeoutMs: 300_000})
 }
 
 async function stageKernel(ctx: Context, kernel: KernelInfo, work: string): Promise<{vmlinuz: string; modulesDir: string; deb?: string}> {
@@ -399,21 +399,21 @@ async function stageKernel(ctx: Context, kernel: KernelInfo, work: string): Prom
   }
   const deb = await fetchDeb(ctx, kernel.package as string, kernel.packageVersion as string)
   const root = `${work}/kernel`
-  await ctx.fs.mkdir(root)
+  await ctx.target.fs.mkdir(root)
   await dpkgExtract(ctx, deb, root)
   const vmlinuz = `${root}/boot/vmlinuz-${kernel.version}`
-  if (!(await ctx.fs.exists(vmlinuz))) {
+  if (!(await ctx.target.fs.exists(vmlinuz))) {
     throw new VirtlabError('IMAGE_NO_KERNEL', `${kernel.package} has no boot/vmlinuz-${kernel.version}`)
   }
   // Merged-/usr packages put modules under usr/lib/modules.
   for (const base of ['lib/modules', 'usr/lib/modules']) {
     const dir = `${root}/${base}/${kernel.version}`
-    if (!(await ctx.fs.exists(`${dir}/modules.order`)) && !(await ctx.fs.exists(`${dir}/modules.dep`))) continue
+    if (!(await ctx.target.fs.exists(`${dir}/modules.order`)) && !(await ctx.target.fs.exists(`${dir}/modules.dep`))) continue
     // The package ships no modules.dep (its postinst runs depmod): make one when depmod is here;
     // otherwise addModules falls back to modules.order (no dependency information).
-    if (!(await ctx.fs.exists(`${dir}/modules.dep`)) && (await ctx.runner.which('depmod')) !== undefined) {
+    if (!(await ctx.target.fs.exists(`${dir}/modules.dep`)) && (await ctx.target.runner.which('depmod')) !== undefined) {
       const treeRoot = base === 'lib/modules' ? root : `${root}/usr`
-      await ctx.runner.run(['depmod', '-b', ctx.fs.resolve(treeRoot), kernel.version], {timeoutMs: 120_000})
+      await ctx.target.runner.run(['depmod', '-b', ctx.target.fs.resolve(treeRoot), kernel.version], {timeoutMs: 120_000})
     }
     return {vmlinuz, modulesDir: dir, deb}
   }
@@ -442,15 +442,15 @@ async function addModules(
   modulesDir: string,
   work: string,
 ): Promise<{load: string[]; builtin: string[]; absent: string[]}> {
-  const depText = await ctx.fs.tryReadFile(`${modulesDir}/modules.dep`)
-  const orderText = await ctx.fs.tryReadFile(`${modulesDir}/modules.order`)
+  const depText = await ctx.target.fs.tryReadFile(`${modulesDir}/modules.dep`)
+  const orderText = await ctx.target.fs.tryReadFile(`${modulesDir}/modules.order`)
   if (depText === undefined && orderText === undefined) {
     throw new VirtlabError('IMAGE_NO_KERNEL', `No modules.dep or modules.order in ${modulesDir}`, {hint: 'Run depmod for that kernel.'})
   }
   // Without modules.dep, modules.order still says where each module is (no dependencies: the
   // fixed REQUIRED_MODULES order is then what loads them correctly).
   const dep = parseModulesDep(depText ?? (orderText as string).split('\n').filter(Boolean).map((p) => `${p.trim()}:`).join('\n'))
-  const builtin = parseModulesBuiltin((await ctx.fs.tryReadFile(`${modulesDir}/modules.builtin`)) ?? '')
+  const builtin = parseModulesBuiltin((await ctx.target.fs.tryReadFile(`${modulesDir}/modules.builtin`)) ?? '')
   const wanted = [...REQUIRED_MODULES, ...OPTIONAL_MODULES.filter((m) => dep.has(m) || builtin.has(m))]
   const order = resolveModuleOrder(wanted, dep, builtin)
   const missingEssential = ESSENTIAL_MODULES.filter((m) => order.absent.includes(m) || (!dep.has(m) && !builtin.has(m)))
@@ -468,30 +468,30 @@ async function addModules(
 
 /** A module's bytes, decompressed (busybox insmod takes plain .ko). */
 async function readModule(ctx: Context, path: string, work: string): Promise<Uint8Array> {
-  if (path.endsWith('.ko')) return readBytes(ctx.fs, path)
+  if (path.endsWith('.ko')) return readBytes(ctx.target.fs, path)
   if (path.endsWith('.ko.gz')) {
     const {gunzipSync} = await import('node:zlib')
-    return gunzipSync(await readBytes(ctx.fs, path))
+    return gunzipSync(await readBytes(ctx.target.fs, path))
   }
   const tool = path.endsWith('.ko.xz') ? 'xz' : path.endsWith('.ko.zst') ? 'zstd' : undefined
   if (tool === undefined) throw new VirtlabError('IMAGE_MODULE_FORMAT', `Unknown module format: ${path}`)
   const copy = `${work}/${moduleNameOf(path)}${path.slice(path.lastIndexOf('.ko'))}`
-  await writeBytes(ctx.fs, copy, await readBytes(ctx.fs, path), 0o644)
-  await ctx.runner.run([tool, '-d', '-f', '-q', ctx.fs.resolve(copy)], {timeoutMs: 60_000})
-  return readBytes(ctx.fs, copy.replace(/\.(xz|zst)$/, ''))
+  await writeBytes(ctx.target.fs, copy, await readBytes(ctx.target.fs, path), 0o644)
+  await ctx.target.runner.run([tool, '-d', '-f', '-q', ctx.target.fs.resolve(copy)], {timeoutMs: 60_000})
+  return readBytes(ctx.target.fs, copy.replace(/\.(xz|zst)$/, ''))
 }
 
 async function addBusybox(ctx: Context, tree: CpioTree): Promise<void> {
-  const stat = await ctx.fs.stat(BUSYBOX_PATH)
+  const stat = await ctx.target.fs.stat(BUSYBOX_PATH)
   if (!stat?.isFile) {
     throw new VirtlabError('IMAGE_PACKAGE_MISSING', `${BUSYBOX_PATH} is missing`, {hint: 'apt-get install -y busybox-static'})
   }
-  const libs = parseLdd((await ctx.runner.run(['ldd', ctx.fs.resolve(BUSYBOX_PATH)], {allowFailure: true, timeoutMs: 30_000})).stdout)
+  const libs = parseLdd((await ctx.target.runner.run(['ldd', ctx.target.fs.resolve(BUSYBOX_PATH)], {allowFailure: true, timeoutMs: 30_000})).stdout)
   if (libs.libraries.length > 0) {
     throw new VirtlabError('IMAGE_PACKAGE_MISSING', `${BUSYBOX_PATH} is not statically linked`, {hint: 'apt-get install -y busybox-static (it replaces the dynamic busybox).'})
   }
-  tree.file('bin/busybox', await readBytes(ctx.fs, BUSYBOX_PATH), 0o755)
-  const list = await ctx.runner.run([ctx.fs.resolve(BUSYBOX_PATH), '--list-full'], {timeoutMs: 30_000})
+  tree.file('bin/busybox', await readBytes(ctx.target.fs, BUSYBOX_PATH), 0o755)
+  const list = await ctx.target.runner.run([ctx.target.fs.resolve(BUSYBOX_PATH), '--list-full'], {timeoutMs: 30_000})
   for (const applet of parseBusyboxApplets(list.stdout)) {
     if (applet === 'bin/busybox' || tree.has(applet)) continue
     tree.symlink(applet, '/bin/busybox')
@@ -501,11 +501,11 @@ async function addBusybox(ctx: Context, tree: CpioTree): Promise<void> {
 
 /** An executable at `to` in the image, with every library ldd resolves for it, at the same paths. */
 async function addExecutable(ctx: Context, tree: CpioTree, from: string, to: string): Promise<void> {
-  const stat = await ctx.fs.stat(from)
+  const stat = await ctx.target.fs.stat(from)
   if (!stat?.isFile) {
     throw new VirtlabError('IMAGE_PACKAGE_MISSING', `${from} is missing`, {hint: `Install the package that provides ${to}.`})
   }
-  const ldd = await ctx.runner.run(['ldd', ctx.fs.resolve(from)], {allowFailure: true, timeoutMs: 30_000})
+  const ldd = await ctx.target.runner.run(['ldd', ctx.target.fs.resolve(from)], {allowFailure: true, timeoutMs: 30_000})
   const {libraries, missing} = parseLdd(ldd.stdout)
   if (missing.length > 0) {
     throw new VirtlabError('IMAGE_MISSING_LIBRARY', `${to} needs libraries the host does not have: ${missing.join(', ')}`, {
@@ -513,10 +513,10 @@ async function addExecutable(ctx: Context, tree: CpioTree, from: string, to: str
       command: {argv: ldd.argv, exitCode: ldd.exitCode, stderrTail: ldd.stderr},
     })
   }
-  tree.file(to, await readBytes(ctx.fs, from), 0o755)
+  tree.file(to, await readBytes(ctx.target.fs, from), 0o755)
   for (const lib of libraries) {
     if (tree.has(lib)) continue
-    tree.file(lib, await readBytes(ctx.fs, lib), 0o755)
+    tree.file(lib, await readBytes(ctx.target.fs, lib), 0o755)
   }
 }
 
@@ -536,13 +536,13 @@ async function readManifestAt(fs: HostFs, path: string): Promise<ImageManifest |
 
 /** Drop cache entries other than `key` and downloaded .debs the current image was not built from. */
 async function pruneCache(ctx: Context, key: string, keepDebs: readonly (string | undefined)[]): Promise<void> {
-  const images = imagesDir(ctx.stateDir)
-  for (const name of await ctx.fs.readdir(images)) {
-    if (/^builtin-[0-9a-f]{16}$/.test(name) && name !== `builtin-${key}`) await ctx.fs.remove(`${images}/${name}`, {recursive: true})
+  const images = imagesDir(ctx.target.stateDir)
+  for (const name of await ctx.target.fs.readdir(images)) {
+    if (/^builtin-[0-9a-f]{16}$/.test(name) && name !== `builtin-${key}`) await ctx.target.fs.remove(`${images}/${name}`, {recursive: true})
   }
   const downloads = `${images}/downloads`
-  for (const name of await ctx.fs.readdir(downloads)) {
-    if (name.endsWith('.deb') && !keepDebs.includes(`${downloads}/${name}`)) await ctx.fs.remove(`${downloads}/${name}`)
+  for (const name of await ctx.target.fs.readdir(downloads)) {
+    if (name.endsWith('.deb') && !keepDebs.includes(`${downloads}/${name}`)) await ctx.target.fs.remove(`${downloads}/${name}`)
   }
 }
 

@@ -5,7 +5,7 @@
  * not already answering, and returns what it started so the caller (doctor --fix, `up`, a test
  * harness) can stop exactly that with stopStartedDaemons, and nothing else.
  */
-import type {Context} from '../app/context.js'
+import type {Context} from './target.js'
 import {VirtlabError} from '../errors.js'
 import {LIBVIRT_URI, libvirtReachable, readInt, readValue, systemOvsRunning, tryRun} from './probe.js'
 
@@ -41,9 +41,9 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 /** The pid in a pidfile, if that process is alive and its comm is the expected name. */
 export async function runningPid(ctx: Context, pidfile: string, comm: string): Promise<number | undefined> {
-  const pid = await readInt(ctx.fs, pidfile)
+  const pid = await readInt(ctx.target.fs, pidfile)
   if (pid === undefined || pid <= 1) return undefined
-  const actual = await readValue(ctx.fs, `/proc/${pid}/comm`)
+  const actual = await readValue(ctx.target.fs, `/proc/${pid}/comm`)
   return actual === comm.slice(0, 15) ? pid : undefined
 }
 
@@ -61,12 +61,12 @@ async function waitFor(what: string, probe: () => Promise<boolean>, options: Dae
 }
 
 async function startDaemon(ctx: Context, name: 'virtlogd' | 'libvirtd', pidfile: string, socket: string, options: DaemonOptions): Promise<StartedDaemon> {
-  if ((await ctx.runner.which(name)) === undefined) {
+  if ((await ctx.target.runner.which(name)) === undefined) {
     throw new VirtlabError('DAEMON_NOT_INSTALLED', `${name} is not installed`, {hint: 'Install libvirt (virtlab doctor --fix installs libvirt-daemon-system).'})
   }
-  ctx.progress({type: 'info', title: `Starting ${name} (${name} -d)`})
-  await ctx.runner.run([name, '-d'], {timeoutMs: 20_000})
-  await waitFor(`${name} (socket ${socket})`, async () => ctx.fs.exists(socket), options)
+  ctx.operator.progress({type: 'info', title: `Starting ${name} (${name} -d)`})
+  await ctx.target.runner.run([name, '-d'], {timeoutMs: 20_000})
+  await waitFor(`${name} (socket ${socket})`, async () => ctx.target.fs.exists(socket), options)
   const pid = await runningPid(ctx, pidfile, name)
   return {name, pid, pidfile}
 }
@@ -78,7 +78,7 @@ async function startDaemon(ctx: Context, name: 'virtlogd' | 'libvirtd', pidfile:
  */
 export async function ensureLibvirtd(ctx: Context, options: DaemonOptions = {}): Promise<StartedDaemon[]> {
   if ((await libvirtReachable(ctx)).ok) return []
-  if ((await ctx.runner.which('virsh')) === undefined) {
+  if ((await ctx.target.runner.which('virsh')) === undefined) {
     throw new VirtlabError('LIBVIRT_NOT_INSTALLED', 'virsh is not installed', {hint: 'virtlab doctor --fix installs libvirt-clients and libvirt-daemon-system.'})
   }
   const started: StartedDaemon[] = []
@@ -110,10 +110,10 @@ export async function ensureLibvirtd(ctx: Context, options: DaemonOptions = {}):
  */
 export async function ensureSystemOvs(ctx: Context, options: DaemonOptions = {}): Promise<StartedDaemon[]> {
   if (await systemOvsRunning(ctx)) return []
-  if (!(await ctx.fs.exists(OVS_CTL))) {
+  if (!(await ctx.target.fs.exists(OVS_CTL))) {
     throw new VirtlabError('OVS_NOT_INSTALLED', `Open vSwitch is not installed (${OVS_CTL} missing)`, {hint: 'virtlab doctor --fix installs openvswitch-switch.'})
   }
-  ctx.progress({type: 'info', title: 'Starting the system Open vSwitch (ovs-ctl start)'})
+  ctx.operator.progress({type: 'info', title: 'Starting the system Open vSwitch (ovs-ctl start)'})
   const r = await tryRun(ctx, [OVS_CTL, 'start', '--system-id=random'], 120_000)
   const started: StartedDaemon = {name: 'ovs', pid: undefined, pidfile: undefined, stopArgv: [OVS_CTL, 'stop']}
   if (!r.ok) {
@@ -146,7 +146,7 @@ export async function stopStartedDaemons(ctx: Context, started: readonly Started
       results.push({name: daemon.name, pid, stopped: false, detail: 'no pid recorded: not stopped'})
       continue
     }
-    const alive = async () => (await readValue(ctx.fs, `/proc/${pid}/comm`)) === daemon.name.slice(0, 15)
+    const alive = async () => (await readValue(ctx.target.fs, `/proc/${pid}/comm`)) === daemon.name.slice(0, 15)
     if (!(await alive())) {
       results.push({name: daemon.name, pid, stopped: true, detail: `pid ${pid} had already exited`})
       continue

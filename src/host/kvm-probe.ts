@@ -13,7 +13,7 @@
  * The result is cached in <stateDir>/kvm-probe.json, keyed by kernel release and QEMU version.
  * Timing uses a monotonic clock (performance.now) at this edge; tests inject a clock and a runner.
  */
-import type {Context} from '../app/context.js'
+import type {Context} from './target.js'
 import {VirtlabError, isVirtlabError} from '../errors.js'
 import {QEMU_BINARY, kernelRelease, qemuVersionLine} from './probe.js'
 
@@ -184,7 +184,7 @@ function timingsOf(m: KvmMeasurement): KvmProbeResult['timings'] {
 async function readCache(ctx: Context, release: string, qemu: string): Promise<CacheFile | undefined> {
   let text: string | undefined
   try {
-    text = await ctx.fs.tryReadFile(`${ctx.stateDir}/${KVM_PROBE_FILE}`)
+    text = await ctx.target.fs.tryReadFile(`${ctx.target.stateDir}/${KVM_PROBE_FILE}`)
   } catch {
     return undefined
   }
@@ -203,7 +203,7 @@ async function readCache(ctx: Context, release: string, qemu: string): Promise<C
 async function timeRun(ctx: Context, argv: string[], timeoutMs: number, clock: () => number): Promise<RunTiming> {
   const start = clock()
   try {
-    const r = await ctx.runner.run(argv, {timeoutMs, allowFailure: true})
+    const r = await ctx.target.runner.run(argv, {timeoutMs, allowFailure: true})
     const elapsed = clock() - start
     if (r.exitCode === PROBE_EXIT_STATUS) return {outcome: 'ok', ms: elapsed}
     // QEMU traps the runner's SIGTERM at the timeout and exits 0 ("terminating on signal 15"),
@@ -221,17 +221,17 @@ async function timeRun(ctx: Context, argv: string[], timeoutMs: number, clock: (
 /** Write the firmware images under the state dir and run the four timed guests. */
 export async function measureKvm(ctx: Context, options: {clock?: () => number; work?: FirmwareShape} = {}): Promise<KvmMeasurement> {
   const clock = options.clock ?? (() => performance.now())
-  const dir = `${ctx.stateDir}/kvm-probe`
-  const writeBytes = ctx.fs.writeBytes?.bind(ctx.fs)
+  const dir = `${ctx.target.stateDir}/kvm-probe`
+  const writeBytes = ctx.target.fs.writeBytes?.bind(ctx.target.fs)
   if (writeBytes === undefined) throw new VirtlabError('KVM_PROBE_FS', 'internal: this HostFs cannot write bytes (writeBytes missing)')
-  await ctx.fs.mkdir(dir, {mode: 0o755})
+  await ctx.target.fs.mkdir(dir, {mode: 0o755})
   const nullPath = `${dir}/null.bin`
   const workPath = `${dir}/work.bin`
   await writeBytes(nullPath, buildProbeFirmware(NULL_FIRMWARE), {mode: 0o644})
   await writeBytes(workPath, buildProbeFirmware(options.work ?? WORK_FIRMWARE), {mode: 0o644})
   try {
-    const nullBios = ctx.fs.resolve(nullPath)
-    const workBios = ctx.fs.resolve(workPath)
+    const nullBios = ctx.target.fs.resolve(nullPath)
+    const workBios = ctx.target.fs.resolve(workPath)
     const tcgNull = await timeRun(ctx, probeArgv(QEMU_BINARY, 'tcg', nullBios), 20_000, clock)
     const tcgWork = await timeRun(ctx, probeArgv(QEMU_BINARY, 'tcg', workBios), 30_000, clock)
     const kvmNull = await timeRun(ctx, probeArgv(QEMU_BINARY, 'kvm', nullBios), 10_000, clock)
@@ -242,7 +242,7 @@ export async function measureKvm(ctx: Context, options: {clock?: () => number; w
       : {outcome: 'failed', ms: 0, error: 'not run: the KVM null guest failed'}
     return {tcg: {null: tcgNull, work: tcgWork}, kvm: {null: kvmNull, work: kvmWork}, kvmTimeoutMs}
   } finally {
-    await ctx.fs.remove(dir, {recursive: true}).catch(() => {})
+    await ctx.target.fs.remove(dir, {recursive: true}).catch(() => {})
   }
 }
 
@@ -251,7 +251,7 @@ export async function measureKvm(ctx: Context, options: {clock?: () => number; w
  * (or taken from the cache for this kernel release and QEMU version).
  */
 export async function probeKvm(ctx: Context, options: KvmProbeOptions = {}): Promise<KvmProbeResult> {
-  const release = (await kernelRelease(ctx.fs)) ?? 'unknown'
+  const release = (await kernelRelease(ctx.target.fs)) ?? 'unknown'
   const qemu = await qemuVersionLine(ctx)
   if (qemu === undefined) {
     return {kvm: 'unusable', reason: `${QEMU_BINARY} is not installed: KVM cannot be measured`, cached: false, kernelRelease: release, qemuVersion: undefined, timings: undefined}
@@ -265,16 +265,16 @@ export async function probeKvm(ctx: Context, options: KvmProbeOptions = {}): Pro
   if (options.cachedOnly) {
     return {kvm: 'unusable', reason: 'not measured yet on this kernel and QEMU (run `virtlab doctor`): treated as unusable', cached: false, kernelRelease: release, qemuVersion: qemu, timings: undefined}
   }
-  ctx.progress({type: 'info', title: 'Measuring KVM against TCG (two tiny guests each)'})
+  ctx.operator.progress({type: 'info', title: 'Measuring KVM against TCG (two tiny guests each)'})
   const measurement = await measureKvm(ctx, {clock: options.clock, work: options.work})
   const decision = decideKvm(measurement, options.margin ?? DEFAULT_MARGIN)
   const measuredAt = new Date().toISOString()
   const cache: CacheFile = {version: KVM_PROBE_VERSION, key: {kernelRelease: release, qemuVersion: qemu}, kvm: decision.kvm, reason: decision.reason, measurement, measuredAt}
   try {
-    await ctx.fs.mkdir(ctx.stateDir)
-    await ctx.fs.writeFile(`${ctx.stateDir}/${KVM_PROBE_FILE}`, JSON.stringify(cache, null, 2) + '\n', {atomic: true, mode: 0o644})
+    await ctx.target.fs.mkdir(ctx.target.stateDir)
+    await ctx.target.fs.writeFile(`${ctx.target.stateDir}/${KVM_PROBE_FILE}`, JSON.stringify(cache, null, 2) + '\n', {atomic: true, mode: 0o644})
   } catch (error) {
-    ctx.progress({type: 'warn', title: `Could not cache the KVM probe result in ${ctx.stateDir}`, detail: error instanceof Error ? error.message : String(error)})
+    ctx.operator.progress({type: 'warn', title: `Could not cache the KVM probe result in ${ctx.target.stateDir}`, detail: error instanceof Error ? error.message : String(error)})
   }
   return {kvm: decision.kvm, reason: decision.reason, cached: false, kernelRelease: release, qemuVersion: qemu, timings: timingsOf(measurement), measurement, measuredAt}
 }

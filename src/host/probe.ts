@@ -1,13 +1,13 @@
 /**
- * Host probing: small readers of /proc, /sys, /dev and /etc (all through ctx.fs, so a fixture
- * tree stands in for a host) and of tool output (all through ctx.runner), and gatherFacts(), which
+ * Host probing: small readers of /proc, /sys, /dev and /etc (all through ctx.target.fs, so a fixture
+ * tree stands in for a host) and of tool output (all through ctx.target.runner), and gatherFacts(), which
  * turns them into the HostFacts the planner and compiler use. `virtlab doctor` builds its checks on
  * the same readers.
  *
  * Device nodes: on a real host (fs.root === '/') a device path counts only when it is a character
  * device; under a fixture root a plain file stands in for it (fixtures cannot hold device nodes).
  */
-import type {Context} from '../app/context.js'
+import type {Context, TargetHost} from './target.js'
 import {isVirtlabError} from '../errors.js'
 import type {HostFacts} from './facts.js'
 import type {HostFs} from './fs.js'
@@ -238,9 +238,9 @@ export interface TryRunResult {
 }
 
 /** Run a probe command; never throws (a probe that cannot run is a finding, not a crash). */
-export async function tryRun(ctx: Pick<Context, 'runner'>, argv: readonly string[], timeoutMs = 5000): Promise<TryRunResult> {
+export async function tryRun(ctx: {target: Pick<TargetHost, 'runner'>}, argv: readonly string[], timeoutMs = 5000): Promise<TryRunResult> {
   try {
-    const result = await ctx.runner.run(argv, {timeoutMs, allowFailure: true})
+    const result = await ctx.target.runner.run(argv, {timeoutMs, allowFailure: true})
     if (result.exitCode === 0) return {ok: true, result, error: undefined}
     const tail = (result.stderr || result.stdout).trim().split('\n').slice(-2).join(' / ')
     return {ok: false, result, error: `exit ${result.exitCode}${tail ? `: ${tail}` : ''}`}
@@ -251,8 +251,8 @@ export async function tryRun(ctx: Pick<Context, 'runner'>, argv: readonly string
 }
 
 /** `qemu-system-x86_64 --version` first line, e.g. "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)". */
-export async function qemuVersionLine(ctx: Pick<Context, 'runner'>): Promise<string | undefined> {
-  if ((await ctx.runner.which(QEMU_BINARY)) === undefined) return undefined
+export async function qemuVersionLine(ctx: {target: Pick<TargetHost, 'runner'>}): Promise<string | undefined> {
+  if ((await ctx.target.runner.which(QEMU_BINARY)) === undefined) return undefined
   const r = await tryRun(ctx, [QEMU_BINARY, '--version'])
   return r.ok ? r.result?.stdout.trim().split('\n')[0] : undefined
 }
@@ -263,8 +263,8 @@ export function qemuVersionNumber(line: string | undefined): string | undefined 
 }
 
 /** Is the system OVS (ovsdb-server on its default socket) answering? */
-export async function systemOvsRunning(ctx: Pick<Context, 'runner'>): Promise<boolean> {
-  if ((await ctx.runner.which('ovs-vsctl')) === undefined) return false
+export async function systemOvsRunning(ctx: {target: Pick<TargetHost, 'runner'>}): Promise<boolean> {
+  if ((await ctx.target.runner.which('ovs-vsctl')) === undefined) return false
   return (await tryRun(ctx, ['ovs-vsctl', '--timeout=2', 'show'], 5000)).ok
 }
 
@@ -276,8 +276,8 @@ export async function systemOvsRunning(ctx: Pick<Context, 'runner'>): Promise<bo
 export const LIBVIRT_PROBE_ARGV = ['virsh', '-c', LIBVIRT_URI, 'uri'] as const
 
 /** Does libvirtd answer on qemu:///system? */
-export async function libvirtReachable(ctx: Pick<Context, 'runner'>): Promise<TryRunResult> {
-  if ((await ctx.runner.which('virsh')) === undefined) return {ok: false, result: undefined, error: 'virsh is not installed'}
+export async function libvirtReachable(ctx: {target: Pick<TargetHost, 'runner'>}): Promise<TryRunResult> {
+  if ((await ctx.target.runner.which('virsh')) === undefined) return {ok: false, result: undefined, error: 'virsh is not installed'}
   return tryRun(ctx, LIBVIRT_PROBE_ARGV, 5000)
 }
 
@@ -294,7 +294,7 @@ export interface GatherOptions {
 
 /** Probe the host: what buildPlan and the compiler need to know (HostFacts). */
 export async function gatherFacts(ctx: Context, options: GatherOptions = {}): Promise<HostFacts> {
-  const {fs, runner} = ctx
+  const {fs, runner} = ctx.target
   const release = await kernelRelease(fs)
   const qemuLine = await qemuVersionLine(ctx)
   const uid = await effectiveUid(fs)

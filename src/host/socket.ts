@@ -12,6 +12,18 @@ export type JsonObject = Record<string, unknown>
 
 export const DEFAULT_SOCKET_TIMEOUT_MS = 10_000
 
+export interface SocketOptions {
+  timeoutMs?: number
+}
+
+/**
+ * Opens a unix socket on the target host (QMP, the guest agent's chardev socket). localSockets
+ * connects on this machine; a remote transport forwards the target's socket over its connection.
+ */
+export interface SocketConnector {
+  connect(path: string, options?: SocketOptions): Promise<UnixSocketClient>
+}
+
 /** A connected unix socket with a byte buffer: lines, JSON lines, and raw delimiters, each read with a timeout. */
 export class UnixSocketClient {
   private buffer: Buffer = Buffer.alloc(0)
@@ -213,6 +225,11 @@ function errorText(reply: JsonObject): string {
   return `${error?.desc ?? 'error'}${error?.class ? ` (${error.class})` : ''}`
 }
 
+/** Unix sockets on this machine. */
+export const localSockets: SocketConnector = {
+  connect: (path, options) => UnixSocketClient.connect(path, options ?? {}),
+}
+
 // -------------------------------------------------------------------------------------------------
 // QMP
 
@@ -223,9 +240,9 @@ export class QmpClient {
 
   private constructor(private readonly socket: UnixSocketClient, readonly greeting: JsonObject) {}
 
-  static async connect(path: string, options: {timeoutMs?: number} = {}): Promise<QmpClient> {
+  static async connect(path: string, options: SocketOptions & {sockets?: SocketConnector} = {}): Promise<QmpClient> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_SOCKET_TIMEOUT_MS
-    const socket = await UnixSocketClient.connect(path, {timeoutMs})
+    const socket = await (options.sockets ?? localSockets).connect(path, {timeoutMs})
     try {
       const greeting = await socket.readJson(timeoutMs)
       if (!('QMP' in greeting)) throw new VirtlabError('QMP_PROTOCOL', `${path} is not a QMP socket (no greeting)`)
@@ -296,8 +313,9 @@ export class GuestAgentSocketChannel {
 
   private constructor(private readonly socket: UnixSocketClient) {}
 
-  static async connect(path: string, options: {timeoutMs?: number} = {}): Promise<GuestAgentSocketChannel> {
-    return new GuestAgentSocketChannel(await UnixSocketClient.connect(path, options))
+  static async connect(path: string, options: SocketOptions & {sockets?: SocketConnector} = {}): Promise<GuestAgentSocketChannel> {
+    const {sockets, ...rest} = options
+    return new GuestAgentSocketChannel(await (sockets ?? localSockets).connect(path, rest))
   }
 
   get path(): string {

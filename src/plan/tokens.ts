@@ -9,17 +9,37 @@ import type {HostFs} from '../host/fs.js'
 import type {CommandRunner} from '../host/runner.js'
 import type {Action} from './step.js'
 
+/** The target host a token is resolved on: its files and its command runner. */
+export interface TokenHost {
+  fs: HostFs
+  runner: CommandRunner
+}
+
 /**
- * Resolve one token from its arguments. Most resolvers read the host through fs only; a few
- * (recording a VF's admin state with `ip -j link show`) also need the command runner, which
- * callers pass when they have one.
+ * Resolve one token from its arguments. Most resolvers read the target through fs only; a few
+ * (recording a VF's admin state with `ip -j link show`) also run a command on it.
  */
-export type TokenResolver = (args: string[], fs: HostFs, runner?: CommandRunner) => Promise<string>
+export type TokenResolver = (args: string[], host: TokenHost) => Promise<string>
 
-const resolvers = new Map<string, TokenResolver>()
+/**
+ * The resolvers a run knows, registered explicitly by whoever builds the registry (the executor's
+ * caller: src/apply/tokens.ts createTokenRegistry), never by importing a module.
+ */
+export class TokenRegistry {
+  private readonly resolvers = new Map<string, TokenResolver>()
 
-export function registerTokenResolver(kind: string, resolver: TokenResolver): void {
-  resolvers.set(kind, resolver)
+  register(kind: string, resolver: TokenResolver): this {
+    this.resolvers.set(kind, resolver)
+    return this
+  }
+
+  get(kind: string): TokenResolver | undefined {
+    return this.resolvers.get(kind)
+  }
+
+  kinds(): string[] {
+    return [...this.resolvers.keys()].sort()
+  }
 }
 
 /**
@@ -28,11 +48,13 @@ export function registerTokenResolver(kind: string, resolver: TokenResolver): vo
  * right after the daemon started, so `down` waits on that very process even after the daemon has
  * removed its pidfile on the way out.
  */
-registerTokenResolver('pidfile-pid', async (args, fs) => {
-  const text = await fs.tryReadFile(`/${args.join(':').replace(/^\/+/, '')}`).catch(() => undefined)
-  const pid = text?.trim() ?? ''
-  return /^[1-9]\d*$/.test(pid) ? pid : '0'
-})
+export function registerPlanTokenResolvers(registry: TokenRegistry): TokenRegistry {
+  return registry.register('pidfile-pid', async (args, {fs}) => {
+    const text = await fs.tryReadFile(`/${args.join(':').replace(/^\/+/, '')}`).catch(() => undefined)
+    const pid = text?.trim() ?? ''
+    return /^[1-9]\d*$/.test(pid) ? pid : '0'
+  })
+}
 
 const TOKEN = /@\{([a-z][a-z0-9-]*)((?::[A-Za-z0-9_./-]+)*)\}/g
 
@@ -45,7 +67,7 @@ export function hasTokens(text: string): boolean {
   return TOKEN.test(text)
 }
 
-export async function resolveTokens(text: string, fs: HostFs, runner?: CommandRunner): Promise<string> {
+export async function resolveTokens(text: string, host: TokenHost, registry: TokenRegistry): Promise<string> {
   const matches = [...text.matchAll(TOKEN)]
   if (matches.length === 0) return text
   let out = ''
@@ -53,17 +75,17 @@ export async function resolveTokens(text: string, fs: HostFs, runner?: CommandRu
   for (const m of matches) {
     const kind = m[1] ?? ''
     const args = (m[2] ?? '').split(':').filter(Boolean)
-    const resolver = resolvers.get(kind)
+    const resolver = registry.get(kind)
     if (!resolver) throw new VirtlabError('TOKEN_UNKNOWN', `internal: no resolver for @{${kind}}`)
-    out += text.slice(last, m.index) + (await resolver(args, fs, runner))
+    out += text.slice(last, m.index) + (await resolver(args, host))
     last = (m.index ?? 0) + m[0].length
   }
   return out + text.slice(last)
 }
 
 /** Resolve every token in an action's strings (argv, paths, values, file content). */
-export async function resolveActionTokens(action: Action, fs: HostFs, runner?: CommandRunner): Promise<Action> {
-  const r = (s: string) => resolveTokens(s, fs, runner)
+export async function resolveActionTokens(action: Action, host: TokenHost, registry: TokenRegistry): Promise<Action> {
+  const r = (s: string) => resolveTokens(s, host, registry)
   switch (action.kind) {
     case 'exec': return {...action, argv: await Promise.all(action.argv.map(r))}
     case 'write': return {...action, path: await r(action.path), value: await r(action.value)}

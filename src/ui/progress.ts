@@ -7,7 +7,7 @@
  */
 import {DefaultRenderer, Listr, ListrLogger, ProcessOutput, SimpleRenderer, type ListrTask, type ListrTaskWrapper} from 'listr2'
 
-import type {ProgressEvent, ProgressSink} from '../app/context.js'
+import type {ProgressEvent, ProgressSink} from '../host/progress.js'
 import type {Phase, Plan} from '../plan/step.js'
 
 export type ProgressMode = 'tty' | 'plain' | 'json'

@@ -7,6 +7,7 @@ import {JournalStore, readJournal} from '../../src/apply/journal.js'
 import {VirtlabError} from '../../src/errors.js'
 import type {HostFs} from '../../src/host/fs.js'
 import type {Plan, Step} from '../../src/plan/step.js'
+import {withFs} from '../helpers/context.js'
 import {FakeHost} from '../helpers/fake-host.js'
 import {FakeRunner} from '../helpers/fake-runner.js'
 import {demoPlan} from './demo-plan.js'
@@ -52,7 +53,7 @@ function injectFailure(ctx: Context & {runner: FakeRunner}, step: Step): Context
     ctx.runner.failOn((argv) => argv.join(' ') === target, `boom: ${step.id}`, 3, 1)
     return ctx
   }
-  if (action.kind === 'write' || action.kind === 'mkdir' || action.kind === 'file') return {...ctx, fs: failingFs(ctx.fs, action.path)}
+  if (action.kind === 'write' || action.kind === 'mkdir' || action.kind === 'file') return withFs(ctx, failingFs(ctx.target.fs, action.path))
   if (action.kind === 'wait') {
     const target = (action.until as {argv: string[]}).argv.join(' ')
     ctx.runner.failOn((argv) => argv.join(' ') === target, 'not yet', 1)
@@ -66,14 +67,14 @@ describe('applyPlan', () => {
     const host = newHost()
     const ctx = host.context()
     const plan = demoPlan()
-    const journal = await JournalStore.open(ctx.fs, ctx.stateDir, header(plan))
+    const journal = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, header(plan))
     const first = await applyPlan(plan, ctx, {journal, maxWorkers: 3})
     expect(first.ran.sort()).toEqual(plan.steps.map((s) => s.id).sort())
     expect(host.netns.has('vl-demo')).toBe(true)
     expect(host.domains.get('vl-demo-vm1')?.pid).toBeDefined()
     expect(host.readHostFile('/proc/sys/vm/nr_hugepages')).toBe('64')
 
-    const read = await readJournal(ctx.fs, ctx.stateDir, 'demo')
+    const read = await readJournal(ctx.target.fs, ctx.target.stateDir, 'demo')
     expect(read.state).toBe('ok')
     if (read.state !== 'ok') return
     expect(read.journal.entries.map((e) => e.stepId).sort()).toEqual(plan.steps.map((s) => s.id).sort())
@@ -86,7 +87,7 @@ describe('applyPlan', () => {
     const before = host.snapshot()
     const runner2 = host.runner()
     const ctx2 = host.context(runner2)
-    const journal2 = await JournalStore.open(ctx2.fs, ctx2.stateDir, header(plan))
+    const journal2 = await JournalStore.open(ctx2.target.fs, ctx2.target.stateDir, header(plan))
     const second = await applyPlan(plan, ctx2, {journal: journal2})
     expect(second.ran).toEqual([])
     expect(second.skipped.sort()).toEqual(plan.steps.map((s) => s.id).sort())
@@ -103,7 +104,7 @@ describe('applyPlan', () => {
     await host.runner().run(['ovs-vsctl', 'set', 'Open_vSwitch', '.', 'other_config:pmd-cpu-mask=0x4'])
     const plan = demoPlan()
     const before = host.snapshot()
-    const journal = await JournalStore.open(ctx.fs, ctx.stateDir, header(plan))
+    const journal = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, header(plan))
     await applyPlan(plan, ctx, {journal})
     expect(journal.get('ovs:config')?.undo).toEqual([{kind: 'exec', argv: ['ovs-vsctl', 'set', 'Open_vSwitch', '.', 'other_config:pmd-cpu-mask=0x4']}])
     expect((await host.runner().run(['ovs-vsctl', 'get', 'Open_vSwitch', '.', 'other_config:pmd-cpu-mask'])).stdout.trim()).toBe('0x2')
@@ -121,7 +122,7 @@ describe('applyPlan', () => {
       const base = host.context()
       const ctx = injectFailure(base, step)
       const before = host.snapshot()
-      const journal = await JournalStore.open(ctx.fs, ctx.stateDir, header(plan))
+      const journal = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, header(plan))
       const error = await applyPlan(plan, ctx, {journal, maxWorkers: 1}).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(VirtlabError)
       const err = error as VirtlabError
@@ -140,7 +141,7 @@ describe('applyPlan', () => {
       expect((err.details as {rolledBack: string[]}).rolledBack).toEqual([...done].reverse())
       expect(host.snapshot()).toEqual(before)
       // Nothing left to undo: the journal is gone.
-      expect((await readJournal(ctx.fs, ctx.stateDir, plan.lab)).state).toBe('absent')
+      expect((await readJournal(ctx.target.fs, ctx.target.stateDir, plan.lab)).state).toBe('absent')
     })
   }
 
@@ -148,7 +149,7 @@ describe('applyPlan', () => {
     const host = newHost()
     const ctx = host.context()
     ctx.runner.failOn(/virsh .* start /, 'error: Failed to start domain', 1)
-    const journal = await JournalStore.open(ctx.fs, ctx.stateDir, header(plan))
+    const journal = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, header(plan))
     await expect(applyPlan(plan, ctx, {journal, maxWorkers: 1})).rejects.toThrow(/vm:vm1:start/)
     const failedAt = ctx.runner.calls.findIndex((c) => c.includes('start') && c[0] === 'virsh')
     const tag = labTag('demo')
@@ -175,7 +176,7 @@ describe('applyPlan', () => {
     const runner = host.runner().hangOn(/virsh .* start /, () => controller.abort(new Error('SIGINT')))
     const ctx = host.context(runner)
     const before = host.snapshot()
-    const journal = await JournalStore.open(ctx.fs, ctx.stateDir, header(plan))
+    const journal = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, header(plan))
     const error = (await applyPlan(plan, ctx, {journal, maxWorkers: 2, signal: controller.signal}).catch((e: unknown) => e)) as VirtlabError
     expect(error.code).toBe('APPLY_INTERRUPTED')
     expect(error.exitCode).toBe(130)
@@ -191,7 +192,7 @@ describe('applyPlan', () => {
     const runner = host.runner().hangOn(/ovsdb-server/)
     const ctx = host.context(runner)
     const before = host.snapshot()
-    const journal = await JournalStore.open(ctx.fs, ctx.stateDir, header(plan))
+    const journal = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, header(plan))
     const error = (await applyPlan(plan, ctx, {journal, maxWorkers: 4, stepTimeoutMs: 200}).catch((e: unknown) => e)) as VirtlabError
     expect(error.code).toBe('STEP_FAILED')
     expect(error.message).toMatch(/ovs:private:server .*timed out/)
@@ -203,7 +204,7 @@ describe('applyPlan', () => {
     const ctx = host.context()
     ctx.runner.failOn(/virsh .* start /, 'error: Failed to start domain', 1)
     ctx.runner.failOn(/^ip netns del/, 'Cannot remove namespace file: Device or resource busy', 1, 1)
-    const journal = await JournalStore.open(ctx.fs, ctx.stateDir, header(plan))
+    const journal = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, header(plan))
     const error = (await applyPlan(plan, ctx, {journal, maxWorkers: 1}).catch((e: unknown) => e)) as VirtlabError
     expect(error.code).toBe('ROLLBACK_INCOMPLETE')
     expect(error.message).toContain('host:netns')
@@ -212,7 +213,7 @@ describe('applyPlan', () => {
     expect(cause.code).toBe('STEP_FAILED')
     expect(cause.message).toContain('vm:vm1:start')
     expect(error.command?.argv).toEqual(['ip', 'netns', 'del', 'vl-demo'])
-    const read = await readJournal(ctx.fs, ctx.stateDir, 'demo')
+    const read = await readJournal(ctx.target.fs, ctx.target.stateDir, 'demo')
     expect(read.state === 'ok' && read.journal.entries.map((e) => e.stepId)).toEqual(['host:netns'])
     expect(host.netns.has('vl-demo')).toBe(true)
     // Steps undone before and after the failing undo were still undone.
@@ -227,7 +228,7 @@ describe('applyPlan', () => {
     const ctx = host.context()
     ctx.runner.failOn(/virsh .* start /, 'error', 1)
     const before = host.snapshot()
-    const journal = await JournalStore.open(ctx.fs, ctx.stateDir, header(plan))
+    const journal = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, header(plan))
     await expect(applyPlan(plan, ctx, {journal, maxWorkers: 1})).rejects.toThrow(VirtlabError)
     expect(ctx.events.filter((e) => e.type === 'step-skip').map((e) => e.stepId)).toEqual(['host:modules', 'host:netns'])
     expect(ctx.runner.callsMatching(/netns del|modprobe -r/)).toEqual([])
@@ -237,14 +238,14 @@ describe('applyPlan', () => {
   it('a journaled step that no longer holds is re-run and keeps its original entry', async () => {
     const host = newHost()
     const ctx = host.context()
-    const journal = await JournalStore.open(ctx.fs, ctx.stateDir, header(plan))
+    const journal = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, header(plan))
     await applyPlan(plan, ctx, {journal})
     const original = journal.get('host:hugepages')
     // Someone resets hugepages and kills the VM.
     host.writeHostFile('/proc/sys/vm/nr_hugepages', '0\n')
     await host.runner().run(['virsh', 'destroy', 'vl-demo-vm1'])
     const ctx2 = host.context()
-    const journal2 = await JournalStore.open(ctx2.fs, ctx2.stateDir, header(plan))
+    const journal2 = await JournalStore.open(ctx2.target.fs, ctx2.target.stateDir, header(plan))
     const result = await applyPlan(plan, ctx2, {journal: journal2})
     expect(result.ran.sort()).toEqual(['host:hugepages', 'vm:vm1:start'])
     expect(journal2.get('host:hugepages')).toEqual(original)
@@ -274,7 +275,7 @@ describe('applyPlan', () => {
       step('join', ['a0', 'a7']),
       step('last', ['join', 'a3']),
     ]}
-    const journal = await JournalStore.open(ctx.fs, ctx.stateDir, header(wide))
+    const journal = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, header(wide))
     await applyPlan(wide, ctx, {journal, maxWorkers: 3})
     expect(peak).toBe(3)
     expect(started.join).toEqual(expect.arrayContaining(['a0', 'a7']))
@@ -283,7 +284,7 @@ describe('applyPlan', () => {
 
     peak = 0
     finished.length = 0
-    const journal2 = await JournalStore.open(ctx.fs, ctx.stateDir, {...header(wide), lab: 'wide2'})
+    const journal2 = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, {...header(wide), lab: 'wide2'})
     await applyPlan({...wide, lab: 'wide2'}, ctx, {journal: journal2, maxWorkers: 1})
     expect(peak).toBe(1)
   })
@@ -292,7 +293,7 @@ describe('applyPlan', () => {
     const host = newHost()
     const base = host.context()
     let journalWrites = 0
-    const fs = new Proxy(base.fs, {
+    const fs = new Proxy(base.target.fs, {
       get(target, prop, receiver) {
         const value = Reflect.get(target, prop, receiver) as unknown
         if (prop === 'writeFile') {
@@ -304,9 +305,9 @@ describe('applyPlan', () => {
         return typeof value === 'function' ? value.bind(target) : value
       },
     })
-    const ctx = {...base, fs}
+    const ctx = withFs(base, fs)
     const before = host.snapshot()
-    const journal = await JournalStore.open(ctx.fs, ctx.stateDir, header(plan))
+    const journal = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, header(plan))
     const error = (await applyPlan(plan, ctx, {journal, maxWorkers: 1}).catch((e: unknown) => e)) as VirtlabError
     expect(error.code).toBe('STEP_FAILED')
     expect(error.message).toMatch(/host:rundir .*could not write the journal: ENOSPC/)
@@ -318,7 +319,7 @@ describe('applyPlan', () => {
     const host = newHost()
     const ctx = host.context()
     const bad: Plan = {...plan, steps: [{...(plan.steps[0] as Step), dependsOn: ['nope']}]}
-    const journal = await JournalStore.open(ctx.fs, ctx.stateDir, header(plan))
+    const journal = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, header(plan))
     await expect(applyPlan(bad, ctx, {journal})).rejects.toMatchObject({code: 'PLAN_INVALID'})
     const cyclic: Plan = {...plan, steps: [
       {...(plan.steps[0] as Step), id: 'x', dependsOn: ['y']},

@@ -15,6 +15,7 @@ import {VirtlabError} from '../../src/errors.js'
 import {ASSUMED_FACTS} from '../../src/host/facts.js'
 import {RootedFs, type HostFs} from '../../src/host/fs.js'
 import type {Plan, Step} from '../../src/plan/step.js'
+import {withFs} from '../helpers/context.js'
 import {FakeHost} from '../helpers/fake-host.js'
 import type {FakeRunner} from '../helpers/fake-runner.js'
 
@@ -30,7 +31,7 @@ afterEach(() => {
 })
 
 async function labPlan(lab: string, driver: Driver): Promise<Plan> {
-  const planCtx = {fs: new RootedFs('/'), packageRoot: REPO, runBase: '/run/virtlab', stateDir: '/var/lib/virtlab'}
+  const planCtx = {operator: {fs: new RootedFs('/'), packageRoot: REPO}, target: {runBase: '/run/virtlab', stateDir: '/var/lib/virtlab'}}
   const {plan} = await planLab(lab, {
     facts: {...ASSUMED_FACTS, probed: true, vhostNet: true},
     compile: {driver, allowDegraded: false, hostHasVhostNet: true, autoAccel: 'tcg', autoOvs: 'private'},
@@ -79,25 +80,25 @@ function injectFailure(host: FakeHost, ctx: Context & {runner: FakeRunner}, step
     // A module the fake host shows as built in (its device node exists) is skipped: hide the evidence so the step runs.
     const hidden = step.id.startsWith('module:') ? filePaths(step.check) : []
     if (hidden.length === 0) return ctx
-    return {...ctx, fs: new Proxy(ctx.fs, {
+    return withFs(ctx, new Proxy(ctx.target.fs, {
       get(target, prop, receiver) {
         const value = Reflect.get(target, prop, receiver) as unknown
         if (prop === 'exists') return async (p: string) => (hidden.includes(p) ? false : (value as (p: string) => Promise<boolean>).call(target, p))
         return typeof value === 'function' ? value.bind(target) : value
       },
-    })}
+    }))
   }
-  if (a.kind === 'write' || a.kind === 'mkdir' || a.kind === 'file') return {...ctx, fs: failingFs(ctx.fs, a.path)}
+  if (a.kind === 'write' || a.kind === 'mkdir' || a.kind === 'file') return withFs(ctx, failingFs(ctx.target.fs, a.path))
   if (a.kind === 'wait') {
     const u = a.until
     if (u.kind === 'file-exists') {
-      return {...ctx, fs: new Proxy(ctx.fs, {
+      return withFs(ctx, new Proxy(ctx.target.fs, {
         get(target, prop, receiver) {
           const value = Reflect.get(target, prop, receiver) as unknown
           if (prop === 'exists') return async (p: string) => (p === u.path ? false : (value as (p: string) => Promise<boolean>).call(target, p))
           return typeof value === 'function' ? value.bind(target) : value
         },
-      })}
+      }))
     }
     if (u.kind === 'exec-ok' || u.kind === 'exec-stdout') {
       const target = u.argv.join(' ')
@@ -118,7 +119,7 @@ for (const lab of LABS) {
         hosts.push(host)
         const ctx = host.context()
         const before = host.snapshot()
-        const journal = await JournalStore.open(ctx.fs, ctx.stateDir, header(plan))
+        const journal = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, header(plan))
         const first = await applyPlan(plan, ctx, {journal, maxWorkers: 4})
         expect(first.ran.length).toBeGreaterThan(0)
         const vms = plan.steps.filter((s) => /^vm:[^:]+:start$/.test(s.id)).length
@@ -126,13 +127,13 @@ for (const lab of LABS) {
 
         const up = host.snapshot()
         const ctx2 = host.context()
-        const second = await applyPlan(plan, ctx2, {journal: await JournalStore.open(ctx2.fs, ctx2.stateDir, header(plan))})
+        const second = await applyPlan(plan, ctx2, {journal: await JournalStore.open(ctx2.target.fs, ctx2.target.stateDir, header(plan))})
         expect(second.ran).toEqual([])
         expect(host.snapshot()).toEqual(up)
 
-        const read = await readJournal(ctx.fs, ctx.stateDir, plan.lab)
+        const read = await readJournal(ctx.target.fs, ctx.target.stateDir, plan.lab)
         if (read.state !== 'ok') throw new Error('journal missing')
-        const store = JournalStore.fromJournal(ctx.fs, ctx.stateDir, read.journal)
+        const store = JournalStore.fromJournal(ctx.target.fs, ctx.target.stateDir, read.journal)
         const outcome = await undoEntries(ctx, store, store.entries().reverse())
         expect(outcome.failed).toEqual([])
         expect(host.snapshot()).toEqual(before)
@@ -154,7 +155,7 @@ for (const lab of LABS) {
           const base = host.context()
           const ctx = injectFailure(host, base, step)
           const before = host.snapshot()
-          const journal = await JournalStore.open(ctx.fs, ctx.stateDir, header(plan))
+          const journal = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, header(plan))
           const error = await applyPlan(plan, ctx, {journal, maxWorkers: 1}).catch((e: unknown) => e)
           expect(error).toBeInstanceOf(VirtlabError)
           expect((error as VirtlabError).code, (error as VirtlabError).message).toBe('STEP_FAILED')

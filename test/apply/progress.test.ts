@@ -71,7 +71,8 @@ describe('progress views', () => {
     try {
       const out = collect()
       const view = createProgressView({command: 'up', mode: 'tty', verbose: false, stream: out.stream as never})
-      const ctx = {...host.context(), progress: view.sink}
+      const base = host.context()
+      const ctx = {...base, operator: {...base.operator, progress: view.sink}}
       ctx.runner.failOn((argv) => argv.join(' ') === 'ip netns add vl-vhost-net', 'boom', 2)
       const p: Plan = {...plan, steps: [
         {...step('module', 'Load vhost_net'), action: {kind: 'exec', argv: ['modprobe', 'vhost_net']}, undo: {kind: 'action', action: {kind: 'exec', argv: ['modprobe', '-r', 'vhost_net']}}},
@@ -79,7 +80,7 @@ describe('progress views', () => {
         {...step('netns', 'Create namespace vl-vhost-net'), dependsOn: ['rundir'], action: {kind: 'exec', argv: ['ip', 'netns', 'add', 'vl-vhost-net']}},
       ]}
       view.begin(p)
-      const journal = await JournalStore.open(ctx.fs, ctx.stateDir, {lab: p.lab, file: 'x', driver: 'libvirt', netns: undefined, runDir: p.runDir, params: {}, degraded: []})
+      const journal = await JournalStore.open(ctx.target.fs, ctx.target.stateDir, {lab: p.lab, file: 'x', driver: 'libvirt', netns: undefined, runDir: p.runDir, params: {}, degraded: []})
       await expect(applyPlan(p, ctx, {journal, maxWorkers: 1})).rejects.toThrow(/netns/)
       await view.end()
       const text = out.text()

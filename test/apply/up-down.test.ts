@@ -55,12 +55,12 @@ describe('up', () => {
     expect(first.dryRun).toBe(false)
     expect(first.stepsRun).toHaveLength(demoPlan().steps.length)
     expect(first.runDir).toBe('/run/virtlab/demo')
-    const read = await readJournal(ctx.fs, ctx.stateDir, 'demo')
+    const read = await readJournal(ctx.target.fs, ctx.target.stateDir, 'demo')
     if (read.state !== 'ok') throw new Error('no journal')
     expect(read.journal).toMatchObject({lab: 'demo', file: '/labs/demo.yaml', driver: 'libvirt', netns: 'vl-demo', runDir: '/run/virtlab/demo', params: {subnet: '10.99.9'}})
     // State dir and lab dir are private; the lock is released.
-    expect(((await ctx.fs.stat('/var/lib/virtlab/demo'))?.mode ?? 0) & 0o777).toBe(0o700)
-    expect(await ctx.fs.exists(lockPath(ctx.stateDir, 'demo'))).toBe(false)
+    expect(((await ctx.target.fs.stat('/var/lib/virtlab/demo'))?.mode ?? 0) & 0o777).toBe(0o700)
+    expect(await ctx.target.fs.exists(lockPath(ctx.target.stateDir, 'demo'))).toBe(false)
 
     const snap = host.snapshot()
     const ctx2 = host.context()
@@ -88,8 +88,8 @@ describe('up', () => {
     const host = newHost()
     const ctx = host.context()
     // The fake host's filesystem is a temp root: put the shipped lab where the loader looks for it.
-    await ctx.fs.mkdir(`${ctx.packageRoot}/labs`)
-    await ctx.fs.writeFile(`${ctx.packageRoot}/labs/vhost-net.yaml`, readFileSync(new URL('../../labs/vhost-net.yaml', import.meta.url), 'utf8'))
+    await ctx.target.fs.mkdir(`${ctx.operator.packageRoot}/labs`)
+    await ctx.target.fs.writeFile(`${ctx.operator.packageRoot}/labs/vhost-net.yaml`, readFileSync(new URL('../../labs/vhost-net.yaml', import.meta.url), 'utf8'))
     const noVhostNet: UpDeps = {...defaultUpDeps, gatherFacts: async () => ({...ASSUMED_FACTS, probed: true, vhostNet: false})}
     const result = (await upLab(ctx, {lab: 'vhost-net', dryRun: true, driver: 'qemu'}, noVhostNet)) as UpDryRunResult
     expect(result.degraded).toEqual([])
@@ -180,13 +180,13 @@ describe('up', () => {
   it('takes over a stale lock (holder pid gone) but not a live one', async () => {
     const host = newHost()
     const ctx = host.context()
-    host.writeHostFile(lockPath(ctx.stateDir, 'demo'), '999999\n')
+    host.writeHostFile(lockPath(ctx.target.stateDir, 'demo'), '999999\n')
     const r = await up(ctx, 'demo')
     expect(r.stepsRun.length).toBeGreaterThan(0)
     // A live holder: a process that exists in /proc.
     const proc = host.spawn(['/usr/bin/virtlab', 'up', 'demo'])
-    host.writeHostFile(lockPath(ctx.stateDir, 'demo'), `${proc.pid}\n`)
-    await expect(acquireLock(ctx.fs, ctx.stateDir, 'demo')).rejects.toMatchObject({code: 'LAB_LOCKED', details: {pid: proc.pid}})
+    host.writeHostFile(lockPath(ctx.target.stateDir, 'demo'), `${proc.pid}\n`)
+    await expect(acquireLock(ctx.target.fs, ctx.target.stateDir, 'demo')).rejects.toMatchObject({code: 'LAB_LOCKED', details: {pid: proc.pid}})
     await expect(downLab(ctx, {lab: 'demo'})).rejects.toMatchObject({code: 'LAB_LOCKED'})
   })
 
@@ -204,7 +204,7 @@ describe('up', () => {
     expect(error.message).toMatch(/rolled back: /)
     expect(host.snapshot()).toEqual(before)
     expect(process.listenerCount('SIGINT')).toBe(listeners)
-    expect((await readJournal(ctx.fs, ctx.stateDir, 'demo')).state).toBe('absent')
+    expect((await readJournal(ctx.target.fs, ctx.target.stateDir, 'demo')).state).toBe('absent')
   })
 })
 
@@ -220,7 +220,7 @@ describe('down', () => {
     expect(lab?.undone).toHaveLength(demoPlan().steps.length)
     expect(lab?.undone[0]).toBe('guest:vm2:ready')
     expect(host.snapshot()).toEqual(before)
-    expect(await ctx.fs.exists('/var/lib/virtlab/demo')).toBe(false)
+    expect(await ctx.target.fs.exists('/var/lib/virtlab/demo')).toBe(false)
     // down again: nothing to do, no error.
     const again = await downLab(host.context(), {lab: 'demo'})
     expect(again.labs[0]?.journal).toBe('absent')
@@ -248,7 +248,7 @@ describe('down', () => {
     const err = (await downLab(ctx, {lab: 'demo'}).catch((e: unknown) => e)) as VirtlabError
     expect(err.code).toBe('DOWN_INCOMPLETE')
     expect(err.message).toContain('host:modules')
-    const read = await readJournal(ctx.fs, ctx.stateDir, 'demo')
+    const read = await readJournal(ctx.target.fs, ctx.target.stateDir, 'demo')
     expect(read.state === 'ok' && read.journal.entries.map((e) => e.stepId)).toEqual(['host:modules'])
   })
 
@@ -262,9 +262,9 @@ describe('down', () => {
       await host.runner().run(['ip', 'link', 'add', 'name', 'vlbr-else', 'type', 'bridge'])
       await host.runner().run(['ip', 'link', 'set', 'dev', 'vlbr-else', 'alias', 'virtlab-lab=demo2'])
       const ctx = host.context()
-      const journal = journalPath(ctx.stateDir, 'demo')
+      const journal = journalPath(ctx.target.stateDir, 'demo')
       if (damage === 'corrupt') host.writeHostFile(journal, '{"version": 1, "lab": "demo", "entr')
-      else await ctx.fs.remove(journal)
+      else await ctx.target.fs.remove(journal)
       // Without --force: refused with a hint.
       await expect(downLab(ctx, {lab: 'demo'})).rejects.toMatchObject({code: damage === 'corrupt' ? 'JOURNAL_CORRUPT' : 'NO_JOURNAL'})
 
@@ -293,7 +293,7 @@ describe('down', () => {
       expect(host.links.some((l) => l.name === 'vlbr-else')).toBe(true)
       expect(host.ovsDbs.get('system')?.bridges.size).toBe(0)
       expect(host.readHostFile('/run/virtlab/demo/vm1.xml')).toBeUndefined()
-      expect(await ctx.fs.exists('/var/lib/virtlab/demo')).toBe(false)
+      expect(await ctx.target.fs.exists('/var/lib/virtlab/demo')).toBe(false)
       // Nothing tagged is left for status to report.
       expect((await statusLabs(host.context())).labs).toEqual([])
     })
@@ -305,7 +305,7 @@ describe('down', () => {
     await up(host.context(), 'demo')
     await up(host.context(), 'other')
     // Lose one journal.
-    await host.context().fs.remove(journalPath('/var/lib/virtlab', 'other'))
+    await host.context().target.fs.remove(journalPath('/var/lib/virtlab', 'other'))
     const result = await downLab(host.context(), {all: true})
     expect(result.labs.map((l) => l.lab)).toEqual(['demo', 'other'])
     expect(host.netns.size).toBe(0)

@@ -17,7 +17,7 @@ import {loadLab} from '../../src/lab/load.js'
 
 const root = path.resolve(import.meta.dirname, '../..')
 const labs = fs.readdirSync(path.join(root, 'labs')).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, '')).sort()
-const ctx = {runBase: '/run/virtlab', stateDir: '/var/lib/virtlab'}
+const ctx = {target: {runBase: '/run/virtlab', stateDir: '/var/lib/virtlab'}}
 
 async function render(labName: string, driver: 'libvirt' | 'qemu') {
   const model = await loadLab(path.join(root, 'labs', `${labName}.yaml`), {fs: new RootedFs('/'), sets: {}, dirs: [], packageRoot: root})

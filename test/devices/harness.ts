@@ -60,15 +60,15 @@ function assertSimulatedOnly(plan: Plan): void {
 
 export async function up(h: SimHost, plan: Plan): Promise<{ran: string[]; skipped: string[]}> {
   assertSimulatedOnly(plan)
-  const journal = await JournalStore.open(h.fs, h.ctx.stateDir, {lab: plan.lab, file: `labs/${plan.lab}.yaml`, driver: plan.driver, netns: plan.netns, runDir: plan.runDir, params: {}, degraded: []})
+  const journal = await JournalStore.open(h.fs, h.ctx.target.stateDir, {lab: plan.lab, file: `labs/${plan.lab}.yaml`, driver: plan.driver, netns: plan.netns, runDir: plan.runDir, params: {}, degraded: []})
   return applyPlan(plan, h.ctx, {journal, maxWorkers: 1, stepTimeoutMs: 20_000})
 }
 
 /** `down` from the journal alone. */
 export async function down(h: SimHost, lab: string): Promise<void> {
-  const read = await readJournal(h.fs, h.ctx.stateDir, lab)
+  const read = await readJournal(h.fs, h.ctx.target.stateDir, lab)
   if (read.state !== 'ok') throw new Error(`journal ${read.state}`)
-  const store = JournalStore.fromJournal(h.fs, h.ctx.stateDir, read.journal)
+  const store = JournalStore.fromJournal(h.fs, h.ctx.target.stateDir, read.journal)
   const outcome = await undoEntries(h.ctx, store, [...read.journal.entries].reverse())
   expect(outcome.failed.map((f) => `${f.stepId}: ${f.error.message} ${f.error.command?.stderrTail ?? ""} ${JSON.stringify(f.error.command?.argv ?? [])}`)).toEqual([])
 }

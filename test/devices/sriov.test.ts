@@ -10,6 +10,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 import {describeSysfsError, explainSysfsWriteError, probeSriovPf, sriovSteps} from '../../src/devices/index.js'
 import type {LabModel} from '../../src/lab/model.js'
 import {describeAction} from '../../src/plan/render.js'
+import {createTokenRegistry} from '../../src/apply/tokens.js'
 import {resolveTokens} from '../../src/plan/tokens.js'
 import {IGB_PF, type SimHost, simHost, treeSnapshot} from '../sim/host.js'
 import {holdVfioGroup, loadState, sysfsWrite} from '../sim/kernel.mjs'
@@ -103,10 +104,10 @@ describe('sriov lab: up and down on the simulated kernel', () => {
     expect(vfinfo(h)?.[0]).toMatchObject({mac: '52:54:00:6d:90:01', vlan: 100, spoofchk: true, trust: false})
     expect(vfinfo(h)?.[1]).toMatchObject({mac: '52:54:00:6d:90:02', vlan: 0, spoofchk: true, trust: true, max_tx_rate: 10000})
     // The tokens the compiler puts into libvirt XML / QEMU argv resolve to the VFs.
-    expect(await resolveTokens('@{vf-pci:enp3s0f0:1}', h.fs)).toBe('0000:03:10.2')
-    expect(await resolveTokens("domain='@{vf-pci-domain:enp3s0f0:1}' bus='@{vf-pci-bus:enp3s0f0:1}' slot='@{vf-pci-slot:enp3s0f0:1}' function='@{vf-pci-function:enp3s0f0:1}'", h.fs))
+    expect(await resolveTokens('@{vf-pci:enp3s0f0:1}', h.ctx.target, createTokenRegistry())).toBe('0000:03:10.2')
+    expect(await resolveTokens("domain='@{vf-pci-domain:enp3s0f0:1}' bus='@{vf-pci-bus:enp3s0f0:1}' slot='@{vf-pci-slot:enp3s0f0:1}' function='@{vf-pci-function:enp3s0f0:1}'", h.ctx.target, createTokenRegistry()))
       .toBe("domain='0x0000' bus='0x03' slot='0x10' function='0x2'")
-    expect(await resolveTokens('@{vf-pci:0000:03:00.0:0}', h.fs)).toBe('0000:03:10.0')
+    expect(await resolveTokens('@{vf-pci:0000:03:00.0:0}', h.ctx.target, createTokenRegistry())).toBe('0000:03:10.0')
     const group = read(h, `${RUN_DIR}/sriov/pf0.vf1.iommu.json`).trim()
     expect(fs.existsSync(path.join(h.root, `/dev/vfio/${group}`))).toBe(true)
     await down(h, 'sriov')
@@ -256,8 +257,8 @@ describe('sriov error paths (real errno from the simulated kernel, messages with
   it('EBUSY when something else changed the count between our 0 and N: rolled back, and explained', async () => {
     const h = host()
     const before = treeSnapshot(h.root)
-    const progress = h.ctx.progress
-    h.ctx.progress = (e) => {
+    const progress = h.ctx.operator.progress
+    h.ctx.operator.progress = (e) => {
       progress(e)
       // Another tool races us right after our "write 0".
       if (e.type === 'step-start' && e.stepId === 'sriov:pf0:numvfs') sysfsWrite(h.root, `${PF}/sriov_numvfs`, '3')
@@ -325,8 +326,8 @@ describe('sriov error paths (real errno from the simulated kernel, messages with
 
     const h2 = host()
     const before2 = treeSnapshot(h2.root)
-    const progress = h2.ctx.progress
-    h2.ctx.progress = (e) => {
+    const progress = h2.ctx.operator.progress
+    h2.ctx.operator.progress = (e) => {
       progress(e)
       if (e.type === 'step-start' && e.stepId === 'sriov:pf0:vf:0:iommu') {
         const group = path.basename(fs.readlinkSync(path.join(h2.root, '/sys/bus/pci/devices/0000:03:10.0/iommu_group')))

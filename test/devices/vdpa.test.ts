@@ -11,6 +11,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 import {describeToolFailure, qemuMemlockPrefix, sriovSteps, vdpaAddArgv, vdpaSteps} from '../../src/devices/index.js'
 import type {LabModel} from '../../src/lab/model.js'
 import {describeAction} from '../../src/plan/render.js'
+import {createTokenRegistry} from '../../src/apply/tokens.js'
 import {resolveTokens} from '../../src/plan/tokens.js'
 import {type SimHost, simHost, treeSnapshot} from '../sim/host.js'
 import {loadState} from '../sim/kernel.mjs'
@@ -80,7 +81,7 @@ describe('vdpa lab: up and down on the simulated kernel', () => {
     const model = await shippedLab('vdpa')
     await up(h, planOf(model, vdpaSteps(model, {runDir: RUN_DIR})))
     expect(linkBase(h, '/sys/bus/vdpa/devices/vdpa0/driver')).toBe('vhost_vdpa')
-    expect(await resolveTokens('@{vdpa-dev:vdpa0}', h.fs)).toBe('/dev/vhost-vdpa-0')
+    expect(await resolveTokens('@{vdpa-dev:vdpa0}', h.ctx.target, createTokenRegistry())).toBe('/dev/vhost-vdpa-0')
     expect((loadState(h.root) as {vdpa: Record<string, unknown>}).vdpa).toEqual({vdpa0: {mgmtdev: 'vdpasim_net', mac: '00:e8:ca:33:ba:05'}})
     await down(h, 'vdpa')
     expect(has(h, '/sys/module/vdpa')).toBe(false)
@@ -193,8 +194,8 @@ describe('vdpa error paths', () => {
   it('a VM device that never gets a chardev: VDPA_NO_CHARDEV names the driver it is on', async () => {
     const h = host()
     const model = await shippedLab('vdpa')
-    const progress = h.ctx.progress
-    h.ctx.progress = (e) => {
+    const progress = h.ctx.operator.progress
+    h.ctx.operator.progress = (e) => {
       progress(e)
       // Something unbinds the device behind our back right after our bind.
       if (e.type === 'step-start' && e.stepId === 'vdpa:vdpa0:chardev') fs.writeFileSync(path.join(h.root, '/tmp-marker'), '')
@@ -202,7 +203,7 @@ describe('vdpa error paths', () => {
     await up(h, planOf(model, vdpaSteps(model, {runDir: RUN_DIR})))
     fs.rmSync(path.join(h.root, '/tmp-marker'))
     await h.fs.writeFile('/sys/bus/vdpa/drivers/vhost_vdpa/unbind', 'vdpa0')
-    await expect(resolveTokens('@{vdpa-dev:vdpa0}', h.fs)).rejects.toMatchObject({code: 'VDPA_NO_CHARDEV', message: 'vDPA device vdpa0 has no /dev/vhost-vdpa-N: it is not bound to any driver (needs vhost_vdpa)'})
-    expect(deviceError(await resolveTokens('@{vdpa-netdev:vdpa0}', h.fs).catch((e: unknown) => e))?.code).toBe('VDPA_NO_NETDEV')
+    await expect(resolveTokens('@{vdpa-dev:vdpa0}', h.ctx.target, createTokenRegistry())).rejects.toMatchObject({code: 'VDPA_NO_CHARDEV', message: 'vDPA device vdpa0 has no /dev/vhost-vdpa-N: it is not bound to any driver (needs vhost_vdpa)'})
+    expect(deviceError(await resolveTokens('@{vdpa-netdev:vdpa0}', h.ctx.target, createTokenRegistry()).catch((e: unknown) => e))?.code).toBe('VDPA_NO_NETDEV')
   })
 })

@@ -8,6 +8,7 @@ import {tmpdir} from 'node:os'
 import * as path from 'node:path'
 
 import type {Context, ProgressEvent} from '../../src/app/context.js'
+import {testContext} from '../helpers/context.js'
 import {VirtlabError} from '../../src/errors.js'
 import {RootedFs} from '../../src/host/fs.js'
 import type {CommandRunner, RunOptions, RunResult} from '../../src/host/runner.js'
@@ -139,13 +140,5 @@ export function removeTree(dir: string): void {
 }
 
 export function makeContext(root: string, runner: CommandRunner, events: ProgressEvent[] = []): Context {
-  return {
-    runner,
-    fs: new RootedFs(root),
-    stateDir: '/var/lib/virtlab',
-    runBase: '/run/virtlab',
-    packageRoot: path.resolve(import.meta.dirname, '..', '..'),
-    progress: (e) => events.push(e),
-    env: {},
-  }
+  return testContext({runner, fs: new RootedFs(root), progress: (e) => events.push(e)})
 }

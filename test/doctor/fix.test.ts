@@ -32,7 +32,7 @@ describe('planFix', () => {
   ]
 
   it('collects packages once, daemons, the commands in order, and what is left for a human', async () => {
-    const os = await detectOs(makeContext(host('ours'), hostTools()).fs)
+    const os = await detectOs(makeContext(host('ours'), hostTools()).target.fs)
     const plan = planFix(checks, os)
     expect(plan.packages).toEqual(['iperf3', 'busybox-static', 'cpio', 'librte-mempool-ring23'])
     expect(plan.daemons).toEqual(['libvirtd'])
@@ -52,7 +52,7 @@ describe('planFix', () => {
     const runner = hostTools()
     runner.uninstall('iperf3', 'busybox', 'qemu-system-x86_64', 'virsh', 'libvirtd', 'virtlogd')
     const ctx = makeContext(root, runner)
-    const os = await detectOs(ctx.fs)
+    const os = await detectOs(ctx.target.fs)
     expect(os).toMatchObject({family: 'fedora', packageManager: 'dnf'})
     const results = await runChecks(undefined, ctx, {kvmProbe: 'cached'})
     const plan = planFix(results, os)
@@ -62,7 +62,7 @@ describe('planFix', () => {
   it('says so when the host has no supported package manager', async () => {
     const root = host('ours')
     writeFileSync(path.join(root, 'etc/os-release'), 'ID=alpine\nVERSION_ID=3.20\n')
-    const os = await detectOs(makeContext(root, hostTools()).fs)
+    const os = await detectOs(makeContext(root, hostTools()).target.fs)
     const plan = planFix(checks, os)
     // The checks carried Debian names; on an unknown distribution nothing can be installed automatically.
     expect(os.packageManager).toBeUndefined()
@@ -75,7 +75,7 @@ describe('planFix', () => {
     const root = host('ours')
     for (const f of ['librte_mempool.so.23', 'librte_mempool_ring.so.23', 'dpdk/pmds-23.0/librte_mempool_ring.so.23']) removeTree(path.join(root, 'usr/lib/x86_64-linux-gnu', f))
     writeFileSync(path.join(root, 'usr/lib/x86_64-linux-gnu/librte_mempool.so.24'), '')
-    const os = await detectOs(makeContext(root, hostTools()).fs)
+    const os = await detectOs(makeContext(root, hostTools()).target.fs)
     expect(packagesFor(os, ['dpdk-mempool-ring'])).toEqual(['librte-mempool-ring24'])
   })
 })
@@ -100,7 +100,7 @@ describe('applyFix', () => {
       return {}
     })
     const ctx = makeContext(root, runner)
-    const os = await detectOs(ctx.fs)
+    const os = await detectOs(ctx.target.fs)
     const plan = planFix([
       {id: 'iperf3', title: 'iperf3', status: 'fail', detail: 'missing', fixAction: {packages: ['iperf3']}},
       {id: 'libvirt', title: 'libvirt', status: 'warn', detail: 'down', fixAction: {daemons: ['libvirtd']}},
@@ -119,7 +119,7 @@ describe('applyFix', () => {
     runner.on(['apt-get', 'update'], {})
     runner.on(['apt-get', 'install'], {exitCode: 100, stderr: 'E: Unable to locate package librte-mempool-ring23\n'})
     const ctx = makeContext(root, runner)
-    const os = await detectOs(ctx.fs)
+    const os = await detectOs(ctx.target.fs)
     const plan = planFix([{id: 'x', title: 'x', status: 'fail', detail: 'd', fixAction: {packages: ['librte-mempool-ring23']}}], os)
     const results = await applyFix(ctx, plan, os)
     expect(results.at(-1)).toMatchObject({what: 'packages', ok: false})

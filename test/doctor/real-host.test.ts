@@ -23,7 +23,7 @@ describe.runIf(real)('this host, for real', () => {
 
   it('measures KVM against TCG with real QEMU and decides from the measurement', async () => {
     const ctx = createContext({stateDir})
-    if (!(await deviceExists(ctx.fs, '/dev/kvm'))) return
+    if (!(await deviceExists(ctx.target.fs, '/dev/kvm'))) return
     const r = await probeKvm(ctx, {force: true})
     console.log(`KVM probe: ${r.kvm}: ${r.reason}`)
     expect(r.measurement?.tcg.null.outcome).toBe('ok')

@@ -49,7 +49,7 @@ export async function setUp(): Promise<E2eEnv> {
   const runBase = join(base, 'run')
   const resultsDir = mkdtempSync(join(tmpdir(), 'virtlab-e2e-results-'))
   const ctx = createContext({stateDir})
-  ctx.runBase = runBase
+  ctx.target.runBase = runBase
   const started = await ensureLibvirtd(ctx)
   await ensureImage(ctx)
   await gatherFacts(ctx)

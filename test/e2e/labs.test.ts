@@ -39,7 +39,7 @@ const LABS: LabCase[] = [
 
 async function pingAgent(e: E2eEnv, lab: string, vm: string, driver: 'libvirt' | 'qemu'): Promise<void> {
   const agent = driver === 'libvirt'
-    ? libvirtAgent(e.ctx.runner, `vl-${lab}-${vm}`)
+    ? libvirtAgent(e.ctx.target.runner, `vl-${lab}-${vm}`)
     : await connectSocketAgent(join(e.runBase, lab, `${vm}.qga.sock`), {label: vm})
   try {
     await agent.ping({timeoutMs: 10_000})

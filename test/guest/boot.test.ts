@@ -82,7 +82,7 @@ describe('virtlab image build (real)', () => {
       const required = modules.filter((m) => (REQUIRED_MODULES as readonly string[]).includes(m))
       expect(required).toEqual(REQUIRED_MODULES.filter((m) => !image.manifest.modules.builtin.includes(m)))
       expect(modules).toEqual(image.manifest.modules.load)
-      expect(readFileSync(join(work, 'init'), 'utf8')).toBe(readFileSync(join(ctx.packageRoot, 'guest/init.sh'), 'utf8'))
+      expect(readFileSync(join(work, 'init'), 'utf8')).toBe(readFileSync(join(ctx.operator.packageRoot, 'guest/init.sh'), 'utf8'))
       expect(statSync(join(work, 'init')).mode & 0o111).not.toBe(0)
     } finally {
       rmSync(work, {recursive: true, force: true})
@@ -179,7 +179,7 @@ describe('the built-in guest under QEMU TCG, agent over the chardev socket (real
     qemu.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
     const child = qemu
     qemuExit = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
-    await waitForReadyMarker(ctx.fs, consoleLog, vm, {timeoutMs: BOOT_TIMEOUT_MS, isAlive: () => child.exitCode === null && child.signalCode === null})
+    await waitForReadyMarker(ctx.target.fs, consoleLog, vm, {timeoutMs: BOOT_TIMEOUT_MS, isAlive: () => child.exitCode === null && child.signalCode === null})
       .catch((error: unknown) => {
         throw new Error(`${String(error)}\nqemu stderr: ${stderr}\nconsole: ${existsSync(consoleLog) ? readFileSync(consoleLog, 'utf8') : ''}`)
       })
@@ -342,10 +342,10 @@ describe('the built-in guest under libvirt (domain type qemu), agent through vir
     defined = true
     const started = Date.now()
     sh(['virsh', '-c', 'qemu:///system', 'start', domain])
-    await waitForReadyMarker(ctx.fs, consoleLog, domain, {timeoutMs: BOOT_TIMEOUT_MS})
+    await waitForReadyMarker(ctx.target.fs, consoleLog, domain, {timeoutMs: BOOT_TIMEOUT_MS})
     console.log(`[guest] libvirt start to VIRTLAB-READY under TCG: ${((Date.now() - started) / 1000).toFixed(2)} s`)
 
-    const agent = libvirtAgent(ctx.runner, domain)
+    const agent = libvirtAgent(ctx.target.runner, domain)
     const waited = await waitForAgent(agent, 30_000)
     console.log(`[guest] libvirt: agent answered ${waited} ms after the ready marker`)
     const version = await agent.exec('/usr/bin/iperf3', ['--version'], {timeoutMs: 20_000})

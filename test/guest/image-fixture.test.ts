@@ -16,6 +16,7 @@ import type {Context, ProgressEvent} from '../../src/app/context.js'
 import {buildImage, ensureImage} from '../../src/guest/image.js'
 import {RootedFs} from '../../src/host/fs.js'
 import type {RunResult} from '../../src/host/runner.js'
+import {testContext} from '../helpers/context.js'
 import {FakeRunner} from '../helpers/fake-runner.js'
 
 const roots: string[] = []
@@ -80,15 +81,7 @@ function fixture(options: {virtioNet?: boolean} = {}): {root: string; ctx: Conte
     return {argv, exitCode: 127, stdout: '', stderr: `unexpected command in fixture: ${argv.join(' ')} ${options.cwd ?? ''}`}
   })
   const events: ProgressEvent[] = []
-  const ctx: Context = {
-    runner,
-    fs: new RootedFs(root),
-    stateDir: '/var/lib/virtlab',
-    runBase: '/run/virtlab',
-    packageRoot: '/pkg',
-    progress: (e) => events.push(e),
-    env: {},
-  }
+  const ctx: Context = testContext({runner, fs: new RootedFs(root), packageRoot: '/pkg', progress: (e) => events.push(e)})
   return {root, ctx, runner, events}
 }
 
@@ -146,6 +139,6 @@ describe('buildImage with the host kernel (fixture host)', () => {
     const noIperf = new FakeRunner((argv) => argv[0] === 'dpkg-query'
       ? {argv, exitCode: 1, stdout: 'busybox-static ii  1:1.35.0-4\n', stderr: 'dpkg-query: no packages found matching iperf3'}
       : {argv, exitCode: 0, stdout: '', stderr: ''})
-    await expect(buildImage({...bare.ctx, runner: noIperf})).rejects.toMatchObject({code: 'IMAGE_PACKAGE_MISSING', hint: expect.stringContaining('iperf3')})
+    await expect(buildImage({...bare.ctx, target: {...bare.ctx.target, runner: noIperf}})).rejects.toMatchObject({code: 'IMAGE_PACKAGE_MISSING', hint: expect.stringContaining('iperf3')})
   })
 })

@@ -9,6 +9,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 
 import type {Context, ProgressEvent} from '../../src/app/context.js'
+import {testContext} from './context.js'
 import {RootedFs} from '../../src/host/fs.js'
 import type {RunOptions, RunResult} from '../../src/host/runner.js'
 import {FakeRunner} from './fake-runner.js'
@@ -137,13 +138,8 @@ export class FakeHost {
   /** A Context on this host (state dir /var/lib/virtlab, run base /run/virtlab inside the root). */
   context(runner: FakeRunner = this.runner(), events: ProgressEvent[] = []): Context & {runner: FakeRunner; events: ProgressEvent[]} {
     return {
+      ...testContext({runner, fs: this.fs, progress: (event) => events.push(event)}),
       runner,
-      fs: this.fs,
-      stateDir: '/var/lib/virtlab',
-      runBase: '/run/virtlab',
-      packageRoot: path.resolve(import.meta.dirname, '../..'),
-      progress: (event) => events.push(event),
-      env: {},
       events,
     }
   }

@@ -15,6 +15,7 @@ import {VirtlabError} from '../../src/errors.js'
 import type {GuestAgent, GuestExecOptions, GuestExecResult, GuestExecStatus} from '../../src/guest/agent.js'
 import {RootedFs} from '../../src/host/fs.js'
 import {resultProblems} from '../../src/measure/result.js'
+import {testContext} from '../helpers/context.js'
 import {FakeRunner} from '../helpers/fake-runner.js'
 import {ROOT, fixedClock, iperfFixture, measureFixture} from './helpers.js'
 
@@ -91,9 +92,7 @@ function fakeHost(options: {vhostNetFd: boolean; journal?: boolean}) {
     return {argv, exitCode: 1, stdout: '', stderr: `unexpected: ${cmd}`}
   }).setPrograms(['busybox', 'iperf3', 'ip'])
   const events: ProgressEvent[] = []
-  const ctx: Context = {
-    runner, fs: new RootedFs(root), stateDir: '/var/lib/virtlab', runBase: '/run/virtlab', packageRoot: '/pkg', progress: (e) => events.push(e), env: {},
-  }
+  const ctx: Context = testContext({runner, fs: new RootedFs(root), packageRoot: '/pkg', progress: (e) => events.push(e)})
   const agent = new FakeAgent()
   const agentTargets: string[] = []
   const deps = {
@@ -202,7 +201,7 @@ describe('testLab on an OVS-DPDK lab (vhost-user, VM to VM)', () => {
       iperfReplies.push([p, ...args])
       return {exitCode: 0, stdout: p === '/usr/bin/iperf3' ? iperfFixture('tcp-tx') : measureFixture('ping', 'busybox-loopback-50.txt'), stderr: ''}
     }
-    const ctx: Context = {runner, fs: new RootedFs(root), stateDir: '/var/lib/virtlab', runBase: '/run/virtlab', packageRoot: '/pkg', progress: () => {}, env: {}}
+    const ctx: Context = testContext({runner, fs: new RootedFs(root), packageRoot: '/pkg'})
     const out = await testLab(ctx, {lab: 'vhost-user', trials: 1, durationS: 1, outDir: '/results'}, {
       ...defaultMeasureDeps, watchGuests: false, clock: fixedClock(), sleep: async () => {},
       agentFor: async (_r, vm) => agents[vm as 'vm1' | 'vm2'],

@@ -11,6 +11,7 @@ import * as path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import type {Context, ProgressEvent} from '../../src/app/context.js'
+import {testContext} from '../helpers/context.js'
 import {ExecaRunner} from '../../src/host/runner.js'
 import {buildHost, type SimHostSpec} from './kernel.mjs'
 import {SimKernelFs, type SimKernelFsOptions} from './sim-fs.js'
@@ -42,15 +43,7 @@ export function simHost(spec: SimHostSpec, fsOptions: SimKernelFsOptions = {}): 
   const runner = new ExecaRunner((argv) => commands.push([...argv]), env)
   const simFs = new SimKernelFs(root, fsOptions)
   const events: ProgressEvent[] = []
-  const ctx: Context = {
-    runner,
-    fs: simFs,
-    stateDir: '/var/lib/virtlab',
-    runBase: '/run/virtlab',
-    packageRoot: process.cwd(),
-    progress: (e) => events.push(e),
-    env: {...process.env},
-  }
+  const ctx: Context = testContext({runner, fs: simFs, packageRoot: process.cwd(), progress: (e) => events.push(e), env: {...process.env}})
   return {root, fs: simFs, runner, ctx, env, events, commands, cleanup: () => fs.rmSync(root, {recursive: true, force: true})}
 }
 
