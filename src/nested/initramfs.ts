@@ -54,7 +54,7 @@ export interface InitramfsInputs {
 
 export async function readInitramfsInputs(env: NestedEnv): Promise<InitramfsInputs> {
   const read = async (file: string): Promise<string> => {
-    const text = await env.fs.tryReadFile(`${env.packageRoot}/guest/${file}`)
+    const text = await env.resourceFs.tryReadFile(`${env.packageRoot}/guest/${file}`)
     if (text === undefined) throw new VirtlabError('NESTED_RESOURCE_MISSING', `virtlab's guest/${file} is missing`, {hint: 'Reinstall virtlab.'})
     return text
   }

@@ -169,7 +169,7 @@ describe('building without the network or a package', () => {
     root = mkdtempSync(join(tmpdir(), 'nested-build-'))
     mkdirSync(join(root, 'etc/apt/sources.list.d'), {recursive: true})
     writeFileSync(join(root, 'etc/apt/sources.list.d/debian.sources'), DEB822)
-    return {runner, fs: new RootedFs(root), stateDir: '/var/lib/virtlab', runBase: '/run/virtlab', packageRoot: process.cwd(), progress: () => {}, env: {}}
+    return {runner, fs: new RootedFs(root), stateDir: '/var/lib/virtlab', runBase: '/run/virtlab', packageRoot: process.cwd(), resourceFs: new RootedFs('/'), progress: () => {}, env: {}}
   }
 
   it('apt-get update failing is a clear error, and the host\'s own sources are untouched', async () => {
