@@ -7,7 +7,7 @@ import {defineConfig} from 'vitest/config'
  * libvirtd, hugepages and two CPU cores, and test/real-setup.ts starts libvirtd once for all of
  * them and stops it at the end if it started it.
  */
-const REAL = ['test/guest/boot.test.ts', 'test/doctor/real-host.test.ts', 'test/e2e/**/*.test.ts']
+const REAL = ['test/guest/boot.test.ts', 'test/doctor/real-host.test.ts', 'test/e2e/**/*.test.ts', 'test/nested/**/*.real.test.ts']
 
 export default defineConfig({
   test: {
@@ -22,7 +22,7 @@ export default defineConfig({
           name: 'real',
           include: REAL,
           fileParallelism: false,
-          globalSetup: ['test/real-setup.ts'],
+          globalSetup: ['test/real-setup.ts', 'test/nested/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 600_000,
         },

@@ -44,8 +44,12 @@ export const REQUIRED_MODULES = [
   'virtio_net',
 ] as const
 
-/** Loaded when they exist as modules: virtio-serial (the guest agent's port). */
-export const OPTIONAL_MODULES = ['virtio_console'] as const
+/**
+ * Loaded when they exist as modules: virtio-serial (the guest agent's port), and the VF drivers a
+ * guest needs for an SR-IOV VF passed to it with vfio-pci (igbvf: the igb VFs of QEMU's emulated
+ * NIC in a nested lab host, whose guest kernel is Debian's full kernel; the cloud kernel has none).
+ */
+export const OPTIONAL_MODULES = ['virtio_console', 'igbvf', 'ixgbevf'] as const
 
 /** These must be present in the kernel one way or another (module or built in). */
 const ESSENTIAL_MODULES = ['virtio_pci', 'virtio_net', 'virtio_console']

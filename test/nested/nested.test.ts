@@ -97,7 +97,7 @@ describe('the L1 machine', () => {
     expect(argv.filter((a) => a.startsWith('local,')).every((a) => a.includes('readonly=on'))).toBe(true)
     expect(argv.indexOf('intel-iommu,intremap=on,caching-mode=on')).toBeLessThan(argv.indexOf('pcie-root-port,id=rp0,slot=1,chassis=1'))
     expect(kernelCommandLine({name: 'lab1', memoryMiB: 1, cpus: 1, sshPort: 1}))
-      .toBe(`console=ttyS0 quiet loglevel=4 panic=-1 intel_iommu=on iommu=pt virtlab.host=lab1 virtlab.ctlmac=${machineMacs('lab1').control}`)
+      .toBe(`console=ttyS0 quiet loglevel=4 panic=-1 no_timer_check intel_iommu=on iommu=pt virtlab.host=lab1 virtlab.ctlmac=${machineMacs('lab1').control}`)
   })
 
   it('is deterministic and refuses paths QEMU would split', () => {

@@ -1,0 +1,15 @@
+/**
+ * The real project's teardown for the shared nested host: whatever test created it, it is removed
+ * at the end of the run (its process, run directory and host files; the build cache stays).
+ */
+import {readHostConfig, removeNestedHost} from '../../src/nested/lifecycle.js'
+import {env, HOST} from './shared-host.js'
+
+export async function setup(): Promise<void> {}
+
+export async function teardown(): Promise<void> {
+  const e = env()
+  if ((await readHostConfig(e, HOST)) === undefined) return
+  await removeNestedHost(e, HOST)
+  process.stderr.write(`nested global-setup: removed nested host ${HOST}\n`)
+}
