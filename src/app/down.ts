@@ -72,7 +72,7 @@ function incomplete(failed: DownLabResult[], all: DownLabResult[]): VirtlabError
 
 async function downOne(ctx: Context, lab: string, force: boolean): Promise<DownLabResult> {
   const result: DownLabResult = {lab, journal: 'absent', undone: [], notUndone: [], removed: [], failed: [], runDirRemoved: false, notes: []}
-  const lock = await acquireLock(ctx.target.fs, ctx.target.stateDir, lab)
+  const lock = await acquireLock(ctx.target.fs, ctx.target.stateDir, lab, ctx.target.session.pid, ctx.target.session.label)
   try {
     const read = await readJournal(ctx.target.fs, ctx.target.stateDir, lab)
     result.journal = read.state

@@ -307,6 +307,13 @@ export async function testLab(ctx: Context, options: TestLabOptions, deps: Measu
           versions,
           accel: await accelOf(ctx, running, vm),
           commands: measured.commands,
+          target: {
+            name: ctx.target.name,
+            transport: ctx.target.transport,
+            url: ctx.target.identity.url ?? null,
+            user: ctx.target.identity.user ?? null,
+            hostname: ctx.target.identity.hostname ?? null,
+          },
         },
       }
       assertResult(document, `the result of ${model.name}/${test.name}`)

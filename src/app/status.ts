@@ -5,6 +5,7 @@
  */
 import {describeLeftovers, discoverLabs, findLeftovers, listDomains, listQemuProcesses, type TaggedProcess} from '../apply/leftovers.js'
 import {labStateDir, readJournal} from '../apply/journal.js'
+import {lockHolderHost, lockHolderPid} from '../apply/lock.js'
 import {domainName} from '../compile/ids.js'
 import type {Phase} from '../plan/step.js'
 import type {Context} from './context.js'
@@ -31,8 +32,10 @@ export interface SwitchStatus {
 export interface LabStatus {
   lab: string
   journal: 'ok' | 'corrupt' | 'absent'
-  /** Set when another virtlab process holds the lab's lock. */
+  /** Set when another virtlab process holds the lab's lock (its pid on the target). */
   lockedBy: number | undefined
+  /** Who holds the lock (virtlab pid N on HOST), when the lock records it. */
+  lockHolder?: string
   file: string | undefined
   driver: 'libvirt' | 'qemu' | undefined
   runDir: string | undefined
@@ -109,12 +112,15 @@ async function switchStatus(ctx: Context, id: string, runDir: string | undefined
 async function labStatus(ctx: Context, lab: string, domains: {all: string[] | undefined; running: string[]}, processes: TaggedProcess[]): Promise<LabStatus> {
   const read = await readJournal(ctx.target.fs, ctx.target.stateDir, lab)
   const journal = read.state === 'ok' ? read.journal : undefined
-  const lockText = (await ctx.target.fs.tryReadFile(`${labStateDir(ctx.target.stateDir, lab)}/lock`))?.trim()
-  const lockPid = lockText !== undefined && /^\d+$/.test(lockText) && (await ctx.target.fs.exists(`/proc/${lockText}`)) ? Number(lockText) : undefined
+  const lockText = await ctx.target.fs.tryReadFile(`${labStateDir(ctx.target.stateDir, lab)}/lock`)
+  const holder = lockHolderPid(lockText)
+  const lockPid = holder !== undefined && (await ctx.target.fs.exists(`/proc/${holder}`)) ? holder : undefined
+  const lockHost = lockPid === undefined ? undefined : lockHolderHost(lockText)
   const status: LabStatus = {
     lab,
     journal: read.state,
     lockedBy: lockPid,
+    ...(lockHost === undefined ? {} : {lockHolder: lockHost}),
     file: journal?.file,
     driver: journal?.driver,
     runDir: journal?.runDir,
@@ -169,5 +175,40 @@ export async function statusLabs(ctx: Context, options: {lab?: string | undefine
   const processes = await listQemuProcesses(ctx)
   const result: StatusResult = {labs: []}
   for (const lab of labs) result.labs.push(await labStatus(ctx, lab, {all, running}, processes))
+  return result
+}
+
+export interface HostStatus {
+  host: string
+  transport: 'local' | 'ssh' | undefined
+  url: string | undefined
+  /** The labs on that host; undefined when it could not be reached. */
+  labs: LabStatus[] | undefined
+  error?: {code: string; message: string}
+}
+
+export interface AllHostsStatusResult {
+  hosts: HostStatus[]
+}
+
+/**
+ * `status --all-hosts`: this machine and every named host, one after another. A host that
+ * cannot be reached is reported with its error; the others are still listed.
+ */
+export async function statusAllHosts(hosts: readonly string[], open: (host: string) => Promise<Context>): Promise<AllHostsStatusResult> {
+  const result: AllHostsStatusResult = {hosts: []}
+  for (const host of hosts) {
+    let ctx: Context | undefined
+    try {
+      ctx = await open(host)
+      const status = await statusLabs(ctx)
+      result.hosts.push({host, transport: ctx.target.transport, url: ctx.target.identity.url, labs: status.labs})
+    } catch (error) {
+      const e = error as {code?: unknown; message?: unknown}
+      result.hosts.push({host, transport: undefined, url: undefined, labs: undefined, error: {code: typeof e.code === 'string' ? e.code : 'INTERNAL', message: String(e.message ?? error)}})
+    } finally {
+      await ctx?.target.close().catch(() => undefined)
+    }
+  }
   return result
 }

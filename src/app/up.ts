@@ -184,7 +184,7 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
     imageBuilt = image?.built === true
   }
 
-  const lock = await acquireLock(ctx.target.fs, ctx.target.stateDir, plan.lab)
+  const lock = await acquireLock(ctx.target.fs, ctx.target.stateDir, plan.lab, ctx.target.session.pid, ctx.target.session.label)
   const controller = new AbortController()
   const onSigint = () => controller.abort(new Error('interrupted (SIGINT)'))
   const onSigterm = () => controller.abort(new Error('terminated (SIGTERM)'))

@@ -1,8 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
-import {createContext} from '../app/context.js'
 import {doctor, type DoctorResult} from '../app/doctor.js'
-import {VirtlabCommand} from '../cli/base-command.js'
+import {hostFlag, VirtlabCommand} from '../cli/base-command.js'
 import type {CheckResult, FixPlan} from '../doctor/index.js'
 import {quoteArgv} from '../errors.js'
 import {parseSets} from '../lab/params.js'
@@ -21,6 +20,7 @@ export default class Doctor extends VirtlabCommand {
     lab: Args.string({description: 'lab name or lab file (default: check everything)', required: false}),
   }
   static override flags = {
+    host: hostFlag,
     fix: Flags.boolean({description: 'install missing packages (apt-get / dnf) and start missing daemons (virtlogd, libvirtd, system OVS), then check again', default: false}),
     set: Flags.string({description: 'override a lab parameter: key=value (repeatable)', multiple: true, multipleNonGreedy: true}),
     dir: Flags.string({description: 'search this directory for lab names before the shipped labs (repeatable)', multiple: true, multipleNonGreedy: true}),
@@ -32,7 +32,8 @@ export default class Doctor extends VirtlabCommand {
   async run(): Promise<DoctorResult> {
     const {args, flags} = await this.parse(Doctor)
     const json = this.jsonEnabled()
-    const ctx = createContext({
+    const ctx = await this.openContext({
+      host: flags.host,
       progress: (e) => {
         if (!json && (e.type === 'info' || e.type === 'warn')) this.logToStderr(`${e.type === 'warn' ? 'warning: ' : ''}${e.title}${e.detail ? `: ${e.detail}` : ''}`)
       },

@@ -1,8 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
-import {createContext} from '../app/context.js'
 import type {DownResult} from '../app/down.js'
-import {VirtlabCommand} from '../cli/base-command.js'
+import {hostFlag, VirtlabCommand} from '../cli/base-command.js'
 import {createProgressView} from '../ui/progress.js'
 
 export default class Down extends VirtlabCommand {
@@ -16,6 +15,7 @@ export default class Down extends VirtlabCommand {
     lab: Args.string({description: 'lab name (or lab file)', required: false}),
   }
   static override flags = {
+    host: hostFlag,
     force: Flags.boolean({description: 'also find and remove tagged leftovers (works without a journal)', default: false}),
     all: Flags.boolean({description: 'tear down every lab found (state directory, run directories, tagged namespaces and OVS records)', default: false}),
     'state-dir': Flags.string({description: 'where journals and locks live (default /var/lib/virtlab; env VIRTLAB_STATE_DIR)'}),
@@ -28,7 +28,7 @@ export default class Down extends VirtlabCommand {
     const json = this.jsonEnabled()
     // Teardown has no plan tree: plain lines (or JSON lines) on stderr.
     const view = createProgressView({command: 'down', mode: json ? 'json' : 'plain', verbose: flags.verbose, stream: process.stderr})
-    const ctx = createContext({stateDir: flags['state-dir'], progress: view.sink})
+    const ctx = await this.openContext({host: flags.host, stateDir: flags['state-dir'], progress: view.sink})
     let result: DownResult
     try {
       result = await downLab(ctx, {lab: args.lab, all: flags.all, force: flags.force})

@@ -1,8 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
-import {createContext} from '../app/context.js'
 import type {RunResult} from '../app/run.js'
-import {VirtlabCommand} from '../cli/base-command.js'
+import {hostFlag, VirtlabCommand} from '../cli/base-command.js'
 import {parseSets} from '../lab/params.js'
 import {chooseMode, createProgressView} from '../ui/progress.js'
 
@@ -18,6 +17,7 @@ export default class Run extends VirtlabCommand {
     lab: Args.string({description: 'lab name or lab file (default: vhost-user)', required: false}),
   }
   static override flags = {
+    host: hostFlag,
     driver: Flags.string({description: 'libvirt domains or QEMU run by virtlab (default: libvirt when a libvirt daemon is reachable, else qemu)', options: ['libvirt', 'qemu']}),
     'allow-degraded': Flags.boolean({description: 'accept degraded paths (e.g. no /dev/vhost-net: the userspace virtio backend), labelled as such', default: false}),
     fix: Flags.boolean({description: 'first install missing packages and start missing daemons (as `virtlab doctor --fix`)', default: false}),
@@ -37,7 +37,7 @@ export default class Run extends VirtlabCommand {
     const {runLab} = await import('../app/run.js')
     const json = this.jsonEnabled()
     const view = createProgressView({command: 'run', mode: chooseMode(json, process.stderr.isTTY), verbose: flags.verbose, stream: process.stderr})
-    const ctx = createContext({stateDir: flags['state-dir'], progress: view.sink})
+    const ctx = await this.openContext({host: flags.host, stateDir: flags['state-dir'], progress: view.sink})
     const controller = new AbortController()
     const onSignal = () => controller.abort(new Error('interrupted'))
     process.on('SIGINT', onSignal)

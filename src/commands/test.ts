@@ -1,8 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
-import {createContext} from '../app/context.js'
 import type {TestLabResult} from '../app/measure.js'
-import {VirtlabCommand} from '../cli/base-command.js'
+import {hostFlag, VirtlabCommand} from '../cli/base-command.js'
 import {VirtlabError} from '../errors.js'
 import {parsePercent} from '../report/thresholds.js'
 
@@ -27,6 +26,7 @@ export default class Test extends VirtlabCommand {
     lab: Args.string({description: 'the lab (name, as `up` started it, or its file)', required: true}),
   }
   static override flags = {
+    host: hostFlag,
     test: Flags.string({description: 'run only this test of the lab (repeatable)', multiple: true, multipleNonGreedy: true}),
     trials: Flags.integer({description: 'trials per case (default: the test\'s, 3)', min: 1, max: 100}),
     duration: Flags.integer({description: 'seconds per trial (default: the test\'s)', min: 1, max: 3600}),
@@ -47,7 +47,8 @@ export default class Test extends VirtlabCommand {
     const {args, flags} = await this.parse(Test)
     const {testLab} = await import('../app/measure.js')
     const json = this.jsonEnabled()
-    const ctx = createContext({
+    const ctx = await this.openContext({
+      host: flags.host,
       stateDir: flags['state-dir'],
       progress: (e) => {
         if (!json && (e.type === 'info' || e.type === 'warn')) this.logToStderr(`${e.type === 'warn' ? 'warning: ' : ''}${e.title}${e.detail ? ` (${e.detail})` : ''}`)

@@ -1,8 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
-import {createContext} from '../app/context.js'
 import type {UpDryRunResult, UpResult} from '../app/up.js'
-import {VirtlabCommand} from '../cli/base-command.js'
+import {hostFlag, VirtlabCommand} from '../cli/base-command.js'
 import {parseSets} from '../lab/params.js'
 import {chooseMode, createProgressView} from '../ui/progress.js'
 
@@ -18,6 +17,7 @@ export default class Up extends VirtlabCommand {
     lab: Args.string({description: 'lab name or lab file', required: true}),
   }
   static override flags = {
+    host: hostFlag,
     'dry-run': Flags.boolean({description: 'print the plan apply would run (every step with its check and undo) and change nothing', default: false}),
     driver: Flags.string({description: 'libvirt domains or QEMU run by virtlab (default: libvirt when a libvirt daemon is reachable, else qemu)', options: ['libvirt', 'qemu']}),
     set: Flags.string({description: 'override a lab parameter: key=value (repeatable)', multiple: true, multipleNonGreedy: true}),
@@ -34,7 +34,7 @@ export default class Up extends VirtlabCommand {
     const {upLab} = await import('../app/up.js')
     const json = this.jsonEnabled()
     const view = createProgressView({command: 'up', mode: chooseMode(json, process.stderr.isTTY), verbose: flags.verbose, stream: process.stderr})
-    const ctx = createContext({stateDir: flags['state-dir'], progress: view.sink})
+    const ctx = await this.openContext({host: flags.host, stateDir: flags['state-dir'], progress: view.sink})
     let result: UpResult | UpDryRunResult
     try {
       result = await upLab(ctx, {

@@ -52,6 +52,42 @@ export interface HostFs {
   rename(fromHostPath: string, toHostPath: string): Promise<void>
   /** Can this path be opened for writing (e.g. /dev/vhost-net)? */
   canOpen(hostPath: string, mode: 'r' | 'w'): Promise<boolean>
+  /**
+   * Read many files at once (one round trip on a remote transport): path -> text, undefined when
+   * it cannot be read. Optional so fakes keep compiling: callers use readMany(fs, paths).
+   */
+  readMany?(hostPaths: readonly string[]): Promise<Map<string, string | undefined>>
+  /** List many directories at once: dir -> sorted entries ([] when missing). Optional: use readdirMany(fs, dirs). */
+  readdirMany?(hostPaths: readonly string[]): Promise<Map<string, string[]>>
+  /** Read many symlinks at once: path -> target, undefined when not a link. Optional: use readlinkMany(fs, paths). */
+  readlinkMany?(hostPaths: readonly string[]): Promise<Map<string, string | undefined>>
+}
+
+/** Many files in one call (HostFs.readMany when the fs has it, else one read each). */
+export async function readMany(fs: HostFs, hostPaths: readonly string[]): Promise<Map<string, string | undefined>> {
+  if (hostPaths.length === 0) return new Map()
+  if (fs.readMany) return fs.readMany(hostPaths)
+  const out = new Map<string, string | undefined>()
+  for (const p of hostPaths) out.set(p, await fs.tryReadFile(p).catch(() => undefined))
+  return out
+}
+
+/** Many directories in one call (HostFs.readdirMany, else one readdir each). */
+export async function readdirMany(fs: HostFs, hostPaths: readonly string[]): Promise<Map<string, string[]>> {
+  if (hostPaths.length === 0) return new Map()
+  if (fs.readdirMany) return fs.readdirMany(hostPaths)
+  const out = new Map<string, string[]>()
+  for (const p of hostPaths) out.set(p, await fs.readdir(p).catch(() => [] as string[]))
+  return out
+}
+
+/** Many symlinks in one call (HostFs.readlinkMany, else one readlink each). */
+export async function readlinkMany(fs: HostFs, hostPaths: readonly string[]): Promise<Map<string, string | undefined>> {
+  if (hostPaths.length === 0) return new Map()
+  if (fs.readlinkMany) return fs.readlinkMany(hostPaths)
+  const out = new Map<string, string | undefined>()
+  for (const p of hostPaths) out.set(p, await fs.readlink(p))
+  return out
 }
 
 export class RootedFs implements HostFs {

@@ -10,9 +10,11 @@
  *
  * On a local run both sides are this machine, but code still says which side a file belongs to.
  */
-import {type HostFs, RootedFs} from './fs.js'
+import {hostname, userInfo} from 'node:os'
+
+import {type HostFs, readdirMany, readlinkMany, readMany, RootedFs} from './fs.js'
 import type {ProgressSink} from './progress.js'
-import {type CommandListener, type CommandRunner, ExecaRunner} from './runner.js'
+import {type CommandListener, type CommandRunner, ExecaRunner, type RunOptions, type RunResult} from './runner.js'
 import {localSockets, type SocketConnector} from './socket.js'
 
 export type {ProgressEvent, ProgressSink} from './progress.js'
@@ -24,6 +26,8 @@ export interface TargetIdentity {
   url?: string
   user?: string
   hostname?: string
+  /** Commands and file writes go through `sudo -n` (a remote user that is not root). */
+  sudo?: boolean
 }
 
 export interface TargetHost {
@@ -40,6 +44,14 @@ export interface TargetHost {
   stateDir: string
   /** Where run directories live on the target (default /run/virtlab). */
   runBase: string
+  /**
+   * This run on the target: a pid there that lives as long as this virtlab run is connected
+   * (locally virtlab itself; over SSH its session), and who runs it. Locks record both; a lock
+   * whose pid is gone from the target's /proc is stale.
+   */
+  readonly session: {pid: number; label: string}
+  /** Round trips to the target so far (commands run; over SSH every ssh invocation). For benchmarks and tests. */
+  roundTrips(): number
   /** Release the transport (a no-op locally). */
   close(): Promise<void>
 }
@@ -75,15 +87,71 @@ export interface LocalTargetOptions {
 
 /** This machine as the target: today's behaviour (execa, node:fs, node:net). */
 export function createLocalTarget(options: LocalTargetOptions = {}): TargetHost {
+  const runner = new CountingRunner(options.runner ?? new ExecaRunner(options.onCommand))
+  const fsCalls = {count: 0}
+  const fs = countingFs(options.fs ?? new RootedFs(options.root ?? '/'), fsCalls)
   return {
     name: 'local',
     transport: 'local',
-    identity: {},
-    runner: options.runner ?? new ExecaRunner(options.onCommand),
-    fs: options.fs ?? new RootedFs(options.root ?? '/'),
+    identity: localIdentity(),
+    runner,
+    fs,
     sockets: options.sockets ?? localSockets,
     stateDir: options.stateDir ?? DEFAULT_STATE_DIR,
     runBase: options.runBase ?? DEFAULT_RUN_BASE,
+    session: {pid: process.pid, label: `virtlab pid ${process.pid} on ${hostname()}`},
+    roundTrips: () => runner.count + fsCalls.count,
     close: async () => {},
   }
+}
+
+function localIdentity(): TargetIdentity {
+  let user: string | undefined
+  try {
+    user = userInfo().username
+  } catch {
+    user = undefined
+  }
+  return {hostname: hostname(), ...(user === undefined ? {} : {user})}
+}
+
+/** A runner that counts the commands it ran (the local transport's round trips). */
+export class CountingRunner implements CommandRunner {
+  count = 0
+
+  constructor(private readonly inner: CommandRunner) {}
+
+  run(argv: readonly string[], options?: RunOptions): Promise<RunResult> {
+    this.count++
+    return this.inner.run(argv, options)
+  }
+
+  which(program: string): Promise<string | undefined> {
+    return this.inner.which(program)
+  }
+}
+
+/**
+ * A HostFs that counts its calls (each would be one round trip on a remote transport; a batch
+ * counts once). The local target wraps its fs in one so benchmarks compare like with like.
+ */
+export function countingFs(inner: HostFs, counter: {count: number}): HostFs {
+  const batch = {
+    readMany: (paths: readonly string[]) => readMany(inner, paths),
+    readdirMany: (paths: readonly string[]) => readdirMany(inner, paths),
+    readlinkMany: (paths: readonly string[]) => readlinkMany(inner, paths),
+  }
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'root') return target.root
+      if (prop === 'resolve') return target.resolve.bind(target)
+      const own = prop in batch ? batch[prop as keyof typeof batch] : undefined
+      const value = own ?? (Reflect.get(target, prop, receiver) as unknown)
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) => {
+        counter.count++
+        return (value as (...a: unknown[]) => unknown).apply(own === undefined ? target : undefined, args)
+      }
+    },
+  })
 }

@@ -156,6 +156,13 @@ export const ProvenanceSchema = Type.Object({
   }, strict),
   accel: Type.Union([Type.Literal('kvm'), Type.Literal('tcg'), Type.Null()]),
   commands: Type.Array(CommandSchema),
+  target: Type.Optional(Type.Object({
+    name: Type.String({description: '"local", a name from the hosts file, or the ssh:// URL'}),
+    transport: Type.Union([Type.Literal('local'), Type.Literal('ssh')]),
+    url: NullableStr,
+    user: NullableStr,
+    hostname: NullableStr,
+  }, {...strict, description: 'the target host the lab ran on'})),
 }, strict)
 
 export const ResultSchema = Type.Object({

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {buildGuestImage, type ImageBuildResult} from '../../app/image.js'
-import {createContext, type ProgressEvent} from '../../app/context.js'
-import {VirtlabCommand} from '../../cli/base-command.js'
+import type {ProgressEvent} from '../../app/context.js'
+import {hostFlag, VirtlabCommand} from '../../cli/base-command.js'
 
 export default class ImageBuild extends VirtlabCommand {
   static override description = [
@@ -14,6 +14,7 @@ export default class ImageBuild extends VirtlabCommand {
   static override examples = ['<%= config.bin %> image build', '<%= config.bin %> image build --force --json']
 
   static override flags = {
+    host: hostFlag,
     force: Flags.boolean({description: 'rebuild even when an image with the same inputs is cached'}),
     'kernel-package': Flags.string({description: 'Debian kernel package to use (default: the newest linux-image-6.1.0-*-cloud-amd64)'}),
     'state-dir': Flags.string({description: 'where virtlab keeps state (default /var/lib/virtlab, or $VIRTLAB_STATE_DIR)'}),
@@ -22,7 +23,8 @@ export default class ImageBuild extends VirtlabCommand {
   async run(): Promise<ImageBuildResult> {
     const {flags} = await this.parse(ImageBuild)
     const json = this.jsonEnabled()
-    const ctx = createContext({
+    const ctx = await this.openContext({
+      host: flags.host,
       stateDir: flags['state-dir'],
       progress: (event: ProgressEvent) => {
         if (json) return

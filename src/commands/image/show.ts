@@ -1,8 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {showGuestImage, type ImageShowResult} from '../../app/image.js'
-import {createContext} from '../../app/context.js'
-import {VirtlabCommand} from '../../cli/base-command.js'
+import {hostFlag, VirtlabCommand} from '../../cli/base-command.js'
 
 export default class ImageShow extends VirtlabCommand {
   static override description = 'Show the current built-in guest image (paths and manifest).'
@@ -10,12 +9,13 @@ export default class ImageShow extends VirtlabCommand {
   static override examples = ['<%= config.bin %> image show', '<%= config.bin %> image show --json']
 
   static override flags = {
+    host: hostFlag,
     'state-dir': Flags.string({description: 'where virtlab keeps state (default /var/lib/virtlab, or $VIRTLAB_STATE_DIR)'}),
   }
 
   async run(): Promise<ImageShowResult> {
     const {flags} = await this.parse(ImageShow)
-    const result = await showGuestImage(createContext({stateDir: flags['state-dir']}))
+    const result = await showGuestImage(await this.openContext({host: flags.host, stateDir: flags['state-dir']}))
     if (!result.present || result.manifest === undefined) {
       this.log(`No built-in guest image at ${result.paths.dir} (virtlab image build makes one).`)
       return result
