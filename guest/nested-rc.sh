@@ -46,5 +46,9 @@ fi
 for m in $(cat /etc/virtlab/modules); do
   modprobe "$m" 2>/dev/null || echo "virtlab-l1: module $m not loaded" >> /run/virtlab-l1/modules.log
 done
+# The igb PF is up, as a host's uplink would be (its VFs pass no traffic while the PF is down).
+for dev in /sys/class/net/*; do
+  [ "$(basename "$(readlink "$dev/device/driver" 2>/dev/null)")" = igb ] && ip link set dev "${dev##*/}" up
+done
 echo ready > /run/virtlab-l1/ready
 echo "VIRTLAB-L1-READY $(hostname)"
