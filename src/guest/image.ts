@@ -30,7 +30,7 @@ import {
 } from './parse.js'
 
 /** Bump when the image layout or what /init expects changes: every cached image is rebuilt. */
-export const IMAGE_FORMAT_VERSION = 1
+export const IMAGE_FORMAT_VERSION = 2
 
 /** The virtio modules, in insmod order (order matters). Built-in ones are skipped. */
 export const REQUIRED_MODULES = [
@@ -209,6 +209,7 @@ export async function buildImage(ctx: Context, options: BuildImageOptions = {}):
     step(ctx, 'image:userland', 'busybox, iperf3, qemu-ga', undefined)
     await addBusybox(ctx, tree)
     await addExecutable(ctx, tree, IPERF3_PATH, IPERF3_PATH)
+    await addDlopenedLibraries(ctx, tree)
     const qgaDeb = await fetchDeb(ctx, QGA_PACKAGE, inputs.qgaVersion)
     const qgaRoot = `${work}/qga`
     await fs.mkdir(qgaRoot)
@@ -501,6 +502,22 @@ async function addBusybox(ctx: Context, tree: CpioTree): Promise<void> {
     tree.symlink(applet, '/bin/busybox')
   }
   if (!tree.has('bin/sh')) tree.symlink('bin/sh', '/bin/busybox')
+}
+
+/**
+ * Libraries glibc loads with dlopen, which ldd does not list: libgcc_s.so.1 (pthread_cancel; the
+ * iperf3 3.18 client of Debian trixie aborts with "libgcc_s.so.1 must be installed for
+ * pthread_cancel to work" without it). Taken from the directory libc came from, when it is there.
+ */
+async function addDlopenedLibraries(ctx: Context, tree: CpioTree): Promise<void> {
+  const libc = tree.list().find((e) => e.type === 'file' && /\/libc\.so\.6$/.test(e.path))
+  if (libc === undefined) return
+  const dir = `/${libc.path.slice(0, libc.path.lastIndexOf('/'))}`
+  for (const name of ['libgcc_s.so.1']) {
+    const path = `${dir}/${name}`
+    if (tree.has(path) || !(await ctx.target.fs.stat(path))?.isFile) continue
+    tree.file(path, await readBytes(ctx.target.fs, path), 0o755)
+  }
 }
 
 /** An executable at `to` in the image, with every library ldd resolves for it, at the same paths. */

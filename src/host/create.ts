@@ -2,6 +2,8 @@
  * createTarget: a TargetHost for a HostSpec. The only place that knows which transports exist;
  * everything else works on the TargetHost it returns.
  */
+import {hostname} from 'node:os'
+
 import {VirtlabError} from '../errors.js'
 import type {HostFs} from './fs.js'
 import type {CommandListener, CommandRunner} from './runner.js'
@@ -29,7 +31,30 @@ export async function createTarget(spec: HostSpec, options: CreateTargetOptions)
         runBase: options.runBase,
         runner: options.localRunner,
       })
-    case 'ssh':
-      throw new VirtlabError('HOST_TRANSPORT_UNAVAILABLE', `Cannot reach ${spec.name}: the ssh transport is not built into this virtlab`, {hint: 'Run virtlab on the host itself.'})
+    case 'ssh': {
+      if (spec.url === undefined) throw new VirtlabError('HOST_SPEC_INVALID', `internal: host ${spec.name} has no URL`)
+      const {connectSsh} = await import('./ssh/index.js')
+      // The host entry's own ssh_config (a nested lab host's key, known_hosts and port), else VIRTLAB_SSH_CONFIG, else ssh's.
+      const configFile = spec.sshConfig ?? options.env.VIRTLAB_SSH_CONFIG
+      const ssh = await connectSsh({url: spec.url, sudo: spec.sudo}, {
+        localRunner: options.localRunner,
+        localFs: options.localFs,
+        ...(configFile ? {configFile} : {}),
+      })
+      const identity = ssh.identity
+      return {
+        name: spec.name,
+        transport: 'ssh',
+        identity: {url: identity.url, user: identity.user, hostname: identity.hostname, sudo: identity.sudo},
+        runner: ssh.runner,
+        fs: ssh.fs,
+        sockets: ssh.sockets,
+        stateDir: options.stateDir,
+        runBase: options.runBase,
+        session: {pid: 1, label: `virtlab pid ${process.pid} on ${hostname()} via ${identity.url}`},
+        roundTrips: () => ssh.roundTrips().total,
+        close: () => ssh.close(),
+      }
+    }
   }
 }

@@ -32,7 +32,7 @@ export default class HostCreate extends VirtlabCommand {
     'state-dir': Flags.string({description: 'where virtlab keeps state (default /var/lib/virtlab, or $VIRTLAB_STATE_DIR)'}),
   }
 
-  async run(): Promise<CreateResult> {
+  async run(): Promise<CreateResult & {hostsFile: string}> {
     const {args, flags} = await this.parse(HostCreate)
     const memory = memoryMiB(flags.memory)
     if (memory === undefined) throw new VirtlabError('NESTED_BAD_MEMORY', `Not a memory size: ${flags.memory}`, {hint: 'Use e.g. 6G or 8192M.'})
@@ -48,6 +48,7 @@ export default class HostCreate extends VirtlabCommand {
     this.log(`  boot: QEMU ${(result.boot.qemuMs / 1000).toFixed(1)} s, L1 ${(result.boot.bootMs / 1000).toFixed(1)} s, sshd ${(result.boot.sshMs / 1000).toFixed(1)} s (total ${(result.boot.totalMs / 1000).toFixed(1)} s)`)
     this.log(`  shell: ssh -F ${s.sshConfig} ${s.sshAlias}`)
     this.log(`  console: ${s.console}`)
+    this.log(`  registered in ${result.hostsFile}: run labs there with --host ${s.name} (e.g. virtlab run vhost-net --host ${s.name})`)
     return result
   }
 }
