@@ -4,19 +4,15 @@
  * files; the build cache stays).
  */
 import {execFileSync} from 'node:child_process'
-import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
 import {listNestedHosts, readHostConfig, removeNestedHost, runningPid} from '../../src/nested/lifecycle.js'
 import {hostPaths} from '../../src/nested/layout.js'
-import {cli, env, ensureSharedHost, HOST, NESTED_RUN_DIR, NESTED_STATE_DIR} from './shared-host.js'
+import {cli, env, ensureSharedHost, HOST, HOSTS_FILE, l1, NESTED_RUN_DIR, NESTED_STATE_DIR} from './shared-host.js'
 
-function l1(words: string[]): string {
-  const cfg = hostPaths(NESTED_STATE_DIR, NESTED_RUN_DIR, HOST).sshConfig
-  return execFileSync('ssh', ['-F', cfg, `virtlab-${HOST}`, '--', ...words], {encoding: 'utf8', timeout: 60_000})
-}
 
 function qemuProcesses(): string[] {
   return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
@@ -34,6 +30,7 @@ describe('nested lab host (real, TCG)', () => {
   it('host create builds (or reuses) the cache, boots L1 and reports its phases and disk use', async () => {
     const e = env()
     if ((await readHostConfig(e, HOST)) !== undefined) await removeNestedHost(e, HOST)
+    rmSync(HOSTS_FILE, {force: true})
     const r = await cli(['host', 'create', HOST, '--nested', '--memory', '6G', '--json'])
     expect(r.code, r.stderr + r.stdout).toBe(0)
     const out = r.json as {status: {state: string; sshPort: number}; build: {disk: {path: string; bytes: number}[]; manifest: {kernel: {version: string}; qemu: {version: string}}}; boot: {totalMs: number}}
@@ -42,6 +39,10 @@ describe('nested lab host (real, TCG)', () => {
     expect(out.build.disk.map((d) => d.path.split('/').pop()?.split('-')[0])).toEqual(['kernel', 'qemu', 'root', 'build'])
     expect(out.build.disk.find((d) => d.path.includes('/root-'))!.bytes).toBeGreaterThan(300 * 1048576)
     expect(out.boot.totalMs).toBeGreaterThan(0)
+    // Registered as an ssh host: --host vt-nested works through the seam.
+    expect(readFileSync(HOSTS_FILE, 'utf8')).toContain(`url: ssh://root@virtlab-${HOST}`)
+    const listed = await cli(['host', 'list', '--json'])
+    expect((listed.json as {nested: {name: string; state: string}[]}).nested).toContainEqual(expect.objectContaining({name: HOST, state: 'running'}))
     process.stderr.write(`nested: build ${JSON.stringify(out.build.disk)}; boot ${JSON.stringify(out.boot)}\n`)
     // A second create of the same name is refused.
     const again = await cli(['host', 'create', HOST, '--nested', '--json'])
@@ -95,8 +96,10 @@ describe('nested lab host (real, TCG)', () => {
     process.stderr.write(`nested: start ${JSON.stringify((start.json as {boot: unknown}).boot)}\n`)
     expect(l1(['cat', '/etc/hostname']).trim()).toBe(HOST)
     const build = (await readHostConfig(e, HOST))!.buildKey
-    const removed = await removeNestedHost(e, HOST)
-    expect(removed.wasRunning).toBe(true)
+    const rm = await cli(['host', 'rm', HOST, '--json'])
+    expect(rm.code, rm.stderr).toBe(0)
+    expect(rm.json).toMatchObject({wasRunning: true, hostsFileEntryRemoved: true, purged: []})
+    expect(readFileSync(HOSTS_FILE, 'utf8')).not.toContain(HOST)
     expect(qemuProcesses()).toEqual([])
     expect(existsSync(paths.runDir)).toBe(false)
     expect(existsSync(paths.dir)).toBe(false)
