@@ -196,3 +196,22 @@ describe('building without the network or a package', () => {
     expect(nested.filter((n) => n !== 'apt')).toEqual([])
   })
 })
+
+describe('hosts.yaml entries of nested hosts', () => {
+  it('keep their sshConfig, and refuse one that is not an absolute plain path', async () => {
+    const {addHost, loadHostsFile} = await import('../../src/host/hosts-file.js')
+    const {resolveHostSpec} = await import('../../src/host/select.js')
+    const dir = mkdtempSync(join(tmpdir(), 'nested-hosts-'))
+    try {
+      const env = {VIRTLAB_HOSTS_FILE: join(dir, 'hosts.yaml')}
+      const fs = new RootedFs('/')
+      await addHost(fs, env, {name: 'lab1', url: 'ssh://root@virtlab-lab1', sudo: false, sshConfig: '/var/lib/virtlab/nested/hosts/lab1/ssh_config'})
+      expect((await loadHostsFile(fs, env)).hosts).toEqual([{name: 'lab1', url: 'ssh://root@virtlab-lab1', sudo: false, sshConfig: '/var/lib/virtlab/nested/hosts/lab1/ssh_config'}])
+      expect(await resolveHostSpec('lab1', {env, fs})).toEqual({name: 'lab1', transport: 'ssh', url: 'ssh://root@virtlab-lab1', sudo: false, sshConfig: '/var/lib/virtlab/nested/hosts/lab1/ssh_config'})
+      writeFileSync(env.VIRTLAB_HOSTS_FILE, 'hosts:\n  lab2:\n    url: ssh://root@x\n    sshConfig: "relative -oProxyCommand=x"\n')
+      await expect(loadHostsFile(fs, env)).rejects.toMatchObject({code: 'HOSTS_FILE_INVALID', message: expect.stringContaining('sshConfig must be an absolute path')})
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+})
