@@ -10,6 +10,7 @@ import type {CompileOptions, Driver} from '../compile/artifacts.js'
 import {runChecks as realRunChecks, type CheckResult, type RunChecksOptions} from '../doctor/index.js'
 import {VirtlabError} from '../errors.js'
 import type {HostFacts} from '../host/facts.js'
+import {probing} from '../host/probe-cache.js'
 import {autoAccelFor, autoOvsFor, gatherFacts as realGatherFacts} from '../host/probe.js'
 import {ensureLibvirtd as realEnsureLibvirtd, type StartedDaemon} from '../host/daemons.js'
 import {ensureImage as realEnsureImage} from '../guest/image.js'
@@ -115,7 +116,9 @@ function failedChecksError(lab: string, failed: CheckResult[]): VirtlabError {
 }
 
 export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = defaultUpDeps): Promise<UpResult | UpDryRunResult> {
-  const facts = await deps.gatherFacts(ctx)
+  // Facts and checks read the target in a few batches (one snapshot, src/host/probe-cache.ts).
+  const probe = await probing(ctx)
+  const facts = await deps.gatherFacts(probe)
   // A dry-run shows the lab as written even where this host lacks vhost-net (and says so in a note);
   // the real `up` refuses it there unless --allow-degraded.
   const describeFaithfully = options.dryRun === true && options.allowDegraded !== true && facts.probed && !facts.vhostNet
@@ -166,7 +169,9 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
     warnings.push(warning)
     ctx.operator.progress({type: 'warn', title: warning})
   } else {
-    const checks = await deps.runChecks(model, ctx, {allowDegraded: options.allowDegraded ?? false, driver: plan.driver, facts: checkFacts})
+    // Daemons started since the snapshot: check against a fresh one.
+    const checkCtx = startedDaemons.length > 0 ? ctx : probe
+    const checks = await deps.runChecks(model, checkCtx, {allowDegraded: options.allowDegraded ?? false, driver: plan.driver, facts: checkFacts})
     const failed = checks.filter((c) => c.status === 'fail')
     if (failed.length > 0) throw failedChecksError(model.name, failed)
     for (const c of checks.filter((x) => x.status === 'warn')) {

@@ -11,6 +11,7 @@
  *   - the run directory /run/virtlab/<lab>
  */
 import type {Context} from '../host/target.js'
+import {readMany} from '../host/fs.js'
 import {labTag, linkAliasTag, netnsName} from '../compile/ids.js'
 import {DPDK_RUNTIME_BASE, OVS_NETDEV_LINK} from '../switches/ovs.js'
 import {VirtlabError, isVirtlabError} from '../errors.js'
@@ -94,9 +95,11 @@ export async function listDomains(ctx: Context, all = true): Promise<string[] | 
 /** QEMU processes (any process whose cmdline has -name) on the host, read from /proc. */
 export async function listQemuProcesses(ctx: Context): Promise<TaggedProcess[]> {
   const out: TaggedProcess[] = []
-  for (const entry of await ctx.target.fs.readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    const cmdline = await ctx.target.fs.tryReadFile(`/proc/${entry}/cmdline`).catch(() => undefined)
+  const pids = (await ctx.target.fs.readdir('/proc')).filter((entry) => /^\d+$/.test(entry))
+  // One batch for every process (one round trip on a remote target).
+  const cmdlines = await readMany(ctx.target.fs, pids.map((pid) => `/proc/${pid}/cmdline`))
+  for (const entry of pids) {
+    const cmdline = cmdlines.get(`/proc/${entry}/cmdline`)
     if (!cmdline) continue
     const argv = cmdline.split('\0').filter((a, i, all) => a !== '' || i < all.length - 1)
     const at = argv.indexOf('-name')
@@ -193,12 +196,9 @@ export async function findLeftovers(ctx: Context, lab: string, options: {runDir?
 
 /** Is any ovs-vswitchd (plain or DPDK build) running on the host? */
 async function vswitchdRunning(ctx: Context): Promise<boolean> {
-  for (const entry of await ctx.target.fs.readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    const comm = (await ctx.target.fs.tryReadFile(`/proc/${entry}/comm`).catch(() => undefined))?.trim()
-    if (comm !== undefined && comm.startsWith('ovs-vswitchd')) return true
-  }
-  return false
+  const pids = (await ctx.target.fs.readdir('/proc')).filter((entry) => /^\d+$/.test(entry))
+  const comms = await readMany(ctx.target.fs, pids.map((pid) => `/proc/${pid}/comm`))
+  return [...comms.values()].some((comm) => comm?.trim().startsWith('ovs-vswitchd') === true)
 }
 
 /** Labs that have a state directory, a run directory, a namespace or tagged OVS records. */

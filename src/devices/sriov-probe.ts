@@ -3,6 +3,7 @@
  * only (no command runs).
  */
 import type {HostFs} from '../host/fs.js'
+import {snapshotFs} from '../host/probe-cache.js'
 import {linkName, locatePf, pciDriver, readTrim} from './sysfs.js'
 
 export interface SriovPfProbe {
@@ -30,9 +31,20 @@ export interface SriovPfProbe {
 const num = (v: string | undefined) => (v === undefined || v === '' || Number.isNaN(Number(v)) ? undefined : Number(v))
 
 /** Probe a PF by netdev name or PCI address. Throws SRIOV_PF_NOT_FOUND when it does not exist. */
-export async function probeSriovPf(pf: string, fs: HostFs): Promise<SriovPfProbe> {
+export async function probeSriovPf(pf: string, target: HostFs): Promise<SriovPfProbe> {
+  // A few batches instead of a read per sysfs file (a round trip each on a remote target).
+  const fs = snapshotFs(target)
   const loc = await locatePf(fs, pf)
   const dir = loc.dir
+  const entries = await fs.readdir(dir)
+  const virtfns = entries.filter((e) => /^virtfn\d+$/.test(e)).map((e) => `${dir}/${e}`)
+  const files = ['sriov_drivers_autoprobe', 'sriov_totalvfs', 'sriov_numvfs', 'numa_node', 'sriov_offset', 'sriov_stride'].map((f) => `${dir}/${f}`)
+  await Promise.all([
+    fs.readMany([...files, ...(loc.netdev === undefined ? [] : [`/sys/class/net/${loc.netdev}/operstate`])]),
+    fs.readlinkMany([...virtfns, `${dir}/iommu_group`, `/sys/bus/pci/devices/${loc.bdf}/driver`]),
+  ])
+  const vfBdfs = [...(await fs.readlinkMany(virtfns)).values()].flatMap((t) => (t === undefined ? [] : [t.slice(t.lastIndexOf('/') + 1)]))
+  await fs.readlinkMany(vfBdfs.map((bdf) => `/sys/bus/pci/devices/${bdf}/driver`))
   const ap = await readTrim(fs, `${dir}/sriov_drivers_autoprobe`)
   const vfs: SriovPfProbe['vfs'] = []
   for (const entry of (await fs.readdir(dir)).filter((e) => /^virtfn\d+$/.test(e))) {

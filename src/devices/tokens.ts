@@ -25,7 +25,7 @@
  *   @{saved:<file>:<field>}            a field of a record written earlier, formatted for the undo command
  */
 import {VirtlabError} from '../errors.js'
-import type {HostFs} from '../host/fs.js'
+import {type HostFs, readdirMany, readlinkMany} from '../host/fs.js'
 import type {CommandRunner} from '../host/runner.js'
 import type {TokenRegistry} from '../plan/tokens.js'
 import {driverOverride, linkName, locatePf, pciDriver, pfDevicePath, pfFromArgs, readTrim, vfBdfOf, vfPath} from './sysfs.js'
@@ -58,11 +58,15 @@ async function onlyEntry(fs: HostFs, dir: string): Promise<string | undefined> {
 
 /** Is a vfio group held open by a process (a /proc/<pid>/fd link to /dev/vfio/<group>)? */
 async function vfioHolder(fs: HostFs, group: string): Promise<{pid: string; comm: string} | undefined> {
-  for (const pid of (await fs.readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
-    for (const fd of await fs.readdir(`/proc/${pid}/fd`)) {
-      if ((await fs.readlink(`/proc/${pid}/fd/${fd}`)) === `/dev/vfio/${group}`) {
-        return {pid, comm: (await readTrim(fs, `/proc/${pid}/comm`)) ?? '?'}
-      }
+  // Three batches whatever the number of processes: the pids, their fd directories, every fd link.
+  const pids = (await fs.readdir('/proc')).filter((p) => /^\d+$/.test(p))
+  const fdDirs = await readdirMany(fs, pids.map((pid) => `/proc/${pid}/fd`))
+  const fdLinks = pids.flatMap((pid) => (fdDirs.get(`/proc/${pid}/fd`) ?? []).map((fd) => `/proc/${pid}/fd/${fd}`))
+  const targets = await readlinkMany(fs, fdLinks)
+  for (const link of fdLinks) {
+    if (targets.get(link) === `/dev/vfio/${group}`) {
+      const pid = link.split('/')[2] ?? ''
+      return {pid, comm: (await readTrim(fs, `/proc/${pid}/comm`)) ?? '?'}
     }
   }
   return undefined

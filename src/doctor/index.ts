@@ -5,6 +5,7 @@
  */
 import type {Context} from '../host/target.js'
 import type {HostFacts} from '../host/facts.js'
+import {probing} from '../host/probe-cache.js'
 import {gatherFacts, kernelRelease, modulesLoadable} from '../host/probe.js'
 import type {LabModel} from '../lab/model.js'
 import * as c from './checks.js'
@@ -24,7 +25,9 @@ export interface DoctorRun {
 }
 
 /** Run the checks and also return what they were based on (facts, OS, the lab's needs). */
-export async function runDoctor(model: LabModel | undefined, ctx: Context, options: RunChecksOptions = {}): Promise<DoctorRun> {
+export async function runDoctor(model: LabModel | undefined, given: Context, options: RunChecksOptions = {}): Promise<DoctorRun> {
+  // Every check reads the host: ask in a few batches up front (src/host/probe-cache.ts).
+  const ctx = await probing(given)
   const facts = options.facts ?? await gatherFacts(ctx, {kvm: options.kvmProbe ?? 'run', reprobeKvm: options.reprobeKvm ?? false, kvmProbe: options.kvmProbeOptions})
   const os = await detectOs(ctx.target.fs)
   const release = facts.kernelRelease ?? await kernelRelease(ctx.target.fs)

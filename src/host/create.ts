@@ -51,7 +51,9 @@ export async function createTarget(spec: HostSpec, options: CreateTargetOptions)
         sockets: ssh.sockets,
         stateDir: options.stateDir,
         runBase: options.runBase,
-        session: {pid: 1, label: `virtlab pid ${process.pid} on ${hostname()} via ${identity.url}`},
+        // The sshd session serving this connection (found by the identity probe); without it pid 1:
+        // such a lock never looks stale, and a crashed run leaves it for `rm` (the LAB_LOCKED hint says so).
+        session: {pid: identity.sessionPid ?? 1, label: `virtlab pid ${process.pid} on ${hostname()} via ${identity.url}`},
         roundTrips: () => ssh.roundTrips().total,
         close: () => ssh.close(),
       }

@@ -59,6 +59,8 @@ export interface HostFs {
   readMany?(hostPaths: readonly string[]): Promise<Map<string, string | undefined>>
   /** List many directories at once: dir -> sorted entries ([] when missing). Optional: use readdirMany(fs, dirs). */
   readdirMany?(hostPaths: readonly string[]): Promise<Map<string, string[]>>
+  /** Stat many paths at once: path -> stat, undefined when missing. Optional: use statMany(fs, paths). */
+  statMany?(hostPaths: readonly string[]): Promise<Map<string, FileStat | undefined>>
   /** Read many symlinks at once: path -> target, undefined when not a link. Optional: use readlinkMany(fs, paths). */
   readlinkMany?(hostPaths: readonly string[]): Promise<Map<string, string | undefined>>
 }
@@ -78,6 +80,15 @@ export async function readdirMany(fs: HostFs, hostPaths: readonly string[]): Pro
   if (fs.readdirMany) return fs.readdirMany(hostPaths)
   const out = new Map<string, string[]>()
   for (const p of hostPaths) out.set(p, await fs.readdir(p).catch(() => [] as string[]))
+  return out
+}
+
+/** Many stats in one call (HostFs.statMany, else one stat each). */
+export async function statMany(fs: HostFs, hostPaths: readonly string[]): Promise<Map<string, FileStat | undefined>> {
+  if (hostPaths.length === 0) return new Map()
+  if (fs.statMany) return fs.statMany(hostPaths)
+  const out = new Map<string, FileStat | undefined>()
+  for (const p of hostPaths) out.set(p, await fs.stat(p))
   return out
 }
 

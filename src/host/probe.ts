@@ -7,6 +7,7 @@
  * Device nodes: on a real host (fs.root === '/') a device path counts only when it is a character
  * device; under a fixture root a plain file stands in for it (fixtures cannot hold device nodes).
  */
+import {probing} from './probe-cache.js'
 import type {Context, TargetHost} from './target.js'
 import {isVirtlabError} from '../errors.js'
 import type {HostFacts} from './facts.js'
@@ -293,7 +294,8 @@ export interface GatherOptions {
 }
 
 /** Probe the host: what buildPlan and the compiler need to know (HostFacts). */
-export async function gatherFacts(ctx: Context, options: GatherOptions = {}): Promise<HostFacts> {
+export async function gatherFacts(given: Context, options: GatherOptions = {}): Promise<HostFacts> {
+  const ctx = await probing(given)
   const {fs, runner} = ctx.target
   const release = await kernelRelease(fs)
   const qemuLine = await qemuVersionLine(ctx)

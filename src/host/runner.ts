@@ -29,6 +29,17 @@ export interface CommandRunner {
   run(argv: readonly string[], options?: RunOptions): Promise<RunResult>
   /** Is this program on PATH (or an absolute path that exists and is executable)? */
   which(program: string): Promise<string | undefined>
+  /** which() for many programs at once (one round trip on a remote transport). Optional: use whichMany(runner, programs). */
+  whichMany?(programs: readonly string[]): Promise<Map<string, string | undefined>>
+}
+
+/** Many which() lookups in one call (CommandRunner.whichMany when present, else one each). */
+export async function whichMany(runner: CommandRunner, programs: readonly string[]): Promise<Map<string, string | undefined>> {
+  if (programs.length === 0) return new Map()
+  if (runner.whichMany) return runner.whichMany(programs)
+  const out = new Map<string, string | undefined>()
+  for (const p of programs) out.set(p, await runner.which(p))
+  return out
 }
 
 export type CommandListener = (argv: readonly string[]) => void

@@ -12,9 +12,9 @@
  */
 import {hostname, userInfo} from 'node:os'
 
-import {type HostFs, readdirMany, readlinkMany, readMany, RootedFs} from './fs.js'
+import {type HostFs, readdirMany, readlinkMany, readMany, RootedFs, statMany} from './fs.js'
 import type {ProgressSink} from './progress.js'
-import {type CommandListener, type CommandRunner, ExecaRunner, type RunOptions, type RunResult} from './runner.js'
+import {type CommandListener, type CommandRunner, ExecaRunner, type RunOptions, type RunResult, whichMany} from './runner.js'
 import {localSockets, type SocketConnector} from './socket.js'
 
 export type {ProgressEvent, ProgressSink} from './progress.js'
@@ -129,6 +129,10 @@ export class CountingRunner implements CommandRunner {
   which(program: string): Promise<string | undefined> {
     return this.inner.which(program)
   }
+
+  whichMany(programs: readonly string[]): Promise<Map<string, string | undefined>> {
+    return whichMany(this.inner, programs)
+  }
 }
 
 /**
@@ -140,6 +144,7 @@ export function countingFs(inner: HostFs, counter: {count: number}): HostFs {
     readMany: (paths: readonly string[]) => readMany(inner, paths),
     readdirMany: (paths: readonly string[]) => readdirMany(inner, paths),
     readlinkMany: (paths: readonly string[]) => readlinkMany(inner, paths),
+    statMany: (paths: readonly string[]) => statMany(inner, paths),
   }
   return new Proxy(inner, {
     get(target, prop, receiver) {

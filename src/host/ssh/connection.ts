@@ -52,6 +52,8 @@ export interface SshIdentity {
   /** Commands run through sudo -n. */
   sudo: boolean
   kernel: string
+  /** The sshd process on the host serving this connection (alive as long as the master is). */
+  sessionPid?: number
 }
 
 export type RoundTripKind = 'command' | 'control' | 'connect'
@@ -199,10 +201,13 @@ export class SshConnection {
     if (this.identityValue === undefined) {
       const probe = [
         'sh', '-c',
-        'uname -n && id -un && id -u && uname -r && mktemp -d "${TMPDIR:-/tmp}/virtlab-ssh.XXXXXXXX"',
+        // The last line: the sshd process serving this connection (it lives as long as the
+        // master does): locks on the target record it as the holder's pid.
+        'uname -n && id -un && id -u && uname -r && mktemp -d "${TMPDIR:-/tmp}/virtlab-ssh.XXXXXXXX" && '
+          + 'p=$PPID; while [ "$p" -gt 1 ] && ! grep -q "^sshd" "/proc/$p/comm" 2>/dev/null; do p=$(cut -d" " -f4 "/proc/$p/stat" 2>/dev/null || echo 1); done; echo "$p"',
       ]
       const result = await this.exec(remoteCommand(probe), {timeoutMs: 20_000, allowFailure: true}, probe)
-      const [hostname, user, uid, kernel, dir] = result.stdout.split('\n')
+      const [hostname, user, uid, kernel, dir, session] = result.stdout.split('\n')
       if (result.exitCode !== 0 || !hostname || !user || !uid || !kernel || !dir?.startsWith('/')) {
         throw new VirtlabError('SSH_REMOTE_UNUSABLE', `${this.target.url}: cannot run basic commands (uname, id, mktemp) on the host`, {
           command: {argv: probe, exitCode: result.exitCode, stderrTail: stderrTail(result.stderr)},
@@ -210,7 +215,8 @@ export class SshConnection {
         })
       }
       this.remoteTmp = dir
-      this.identityValue = {transport: 'ssh', url: this.target.url, hostname, user, uid: Number(uid), sudo: this.target.sudo, kernel}
+      const sessionPid = /^[1-9][0-9]*$/.test(session ?? '') && session !== '1' ? Number(session) : undefined
+      this.identityValue = {transport: 'ssh', url: this.target.url, hostname, user, uid: Number(uid), sudo: this.target.sudo, kernel, ...(sessionPid === undefined ? {} : {sessionPid})}
     }
     return this.identityValue
   }

@@ -138,11 +138,36 @@ const SCRIPTS = {
   rename: 'mv -f -T -- "$1" "$2"',
   canOpen: 'if [ "$2" = w ]; then [ -w "$1" ]; else [ -r "$1" ]; fi',
   readMany: 'while IFS= read -r p; do if b=$(base64 -w 0 -- "$p" 2>/dev/null); then printf "+%s\\n" "$b"; else echo -; fi; done',
+  readdirMany: 'while IFS= read -r p; do if [ -d "$p" ]; then printf "+%s\\n" "$(find -H "$p" -mindepth 1 -maxdepth 1 -printf "%f\\0" 2>/dev/null | base64 -w 0)"; else echo -; fi; done',
+  statMany: 'while IFS= read -r p; do if s=$(stat -c "%f %u %g %s" -- "$p" 2>/dev/null); then l=$(stat -L -c "%f %u %g %s" -- "$p" 2>/dev/null || echo -); printf "+%s\\n" "$(printf "%s|%s" "$s" "$l" | base64 -w 0)"; else echo -; fi; done',
+  readlinkMany: 'while IFS= read -r p; do if t=$(readlink -- "$p" 2>/dev/null); then printf "+%s\\n" "$(printf %s "$t" | base64 -w 0)"; else echo -; fi; done',
 } as const
 
 type Op = keyof typeof SCRIPTS
 
 const BYTES_TIMEOUT_MS = 600_000
+
+function parseStatLines(own: string | undefined, followed: string | undefined): FileStat | undefined {
+  const parse = (line: string | undefined) => {
+    const [mode, uid, gid, size] = (line ?? '').trim().split(' ')
+    if (mode === undefined || uid === undefined || gid === undefined || size === undefined) return undefined
+    return {mode: parseInt(mode, 16), uid: Number(uid), gid: Number(gid), size: Number(size)}
+  }
+  const l = parse(own)
+  if (l === undefined) return undefined
+  const f = parse(followed) ?? l
+  const type = (m: number) => m & S_IFMT
+  return {
+    isFile: type(f.mode) === S_IFREG,
+    isDirectory: type(f.mode) === S_IFDIR,
+    isSymlink: type(l.mode) === S_IFLNK,
+    isCharDevice: type(f.mode) === S_IFCHR,
+    mode: f.mode,
+    uid: f.uid,
+    gid: f.gid,
+    size: f.size,
+  }
+}
 
 export class SshFs implements HostFs {
   readonly root = '/'
@@ -204,6 +229,38 @@ export class SshFs implements HostFs {
     return out
   }
 
+  /** Many directories in one round trip (sorted entries; [] when missing or not a directory). */
+  async readdirMany(paths: readonly string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>()
+    for (const [p, text] of await this.batch('readdirMany', paths)) {
+      out.set(p, text === undefined ? [] : text.split('\0').filter((e) => e !== '').sort())
+    }
+    for (const p of paths) if (!out.has(p)) out.set(p, await this.readdir(p).catch(() => []))
+    return out
+  }
+
+  /** Many symlinks in one round trip (undefined when not a link). */
+  async readlinkMany(paths: readonly string[]): Promise<Map<string, string | undefined>> {
+    const out = await this.batch('readlinkMany', paths)
+    for (const p of paths) if (!out.has(p)) out.set(p, await this.readlink(p))
+    return out
+  }
+
+  /** One script over many paths (stdin, one a line): "+base64" or "-" per path. Paths with a newline are left out. */
+  private async batch(op: 'readdirMany' | 'readlinkMany' | 'statMany', paths: readonly string[]): Promise<Map<string, string | undefined>> {
+    const out = new Map<string, string | undefined>()
+    const batch = [...new Set(paths.filter((p) => !p.includes('\n')))]
+    if (batch.length === 0) return out
+    const result = await this.op(op, [], {input: batch.map((p) => `${p}\n`).join(''), timeoutMs: BYTES_TIMEOUT_MS})
+    if (result.exitCode !== 0) throw remoteErrnoError(errnoFromStderr(result.stderr), op, batch[0] ?? '', this.host, result.stderr)
+    const lines = result.stdout.split('\n')
+    batch.forEach((p, i) => {
+      const line = lines[i] ?? '-'
+      out.set(p, line.startsWith('+') ? Buffer.from(line.slice(1), 'base64').toString('utf8') : undefined)
+    })
+    return out
+  }
+
   async writeFile(hostPath: string, content: string, options: WriteOptions = {}): Promise<void> {
     await this.write(hostPath, content, 'raw', options)
   }
@@ -232,26 +289,20 @@ export class SshFs implements HostFs {
     const result = await this.op('stat', [hostPath])
     if (result.exitCode !== 0) return undefined
     const [own, followed] = result.stdout.split('\n')
-    const parse = (line: string | undefined) => {
-      const [mode, uid, gid, size] = (line ?? '').trim().split(' ')
-      if (mode === undefined || uid === undefined || gid === undefined || size === undefined) return undefined
-      return {mode: parseInt(mode, 16), uid: Number(uid), gid: Number(gid), size: Number(size)}
-    }
-    const l = parse(own)
-    if (l === undefined) return undefined
-    const f = parse(followed) ?? l
-    const type = (m: number) => m & S_IFMT
-    return {
-      isFile: type(f.mode) === S_IFREG,
-      isDirectory: type(f.mode) === S_IFDIR,
-      isSymlink: type(l.mode) === S_IFLNK,
-      isCharDevice: type(f.mode) === S_IFCHR,
-      mode: f.mode,
-      uid: f.uid,
-      gid: f.gid,
-      size: f.size,
-    }
+    return parseStatLines(own, followed)
   }
+
+  /** Many stats in one round trip (undefined when missing), same results as stat(). */
+  async statMany(paths: readonly string[]): Promise<Map<string, FileStat | undefined>> {
+    const out = new Map<string, FileStat | undefined>()
+    for (const [p, text] of await this.batch('statMany', paths)) {
+      const [own, followed] = (text ?? '').split('|')
+      out.set(p, text === undefined ? undefined : parseStatLines(own, followed))
+    }
+    for (const p of paths) if (!out.has(p)) out.set(p, await this.stat(p))
+    return out
+  }
+
 
   async readdir(hostPath: string): Promise<string[]> {
     const result = await this.op('readdir', [hostPath])

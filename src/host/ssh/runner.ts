@@ -169,6 +169,20 @@ export class SshRunner implements CommandRunner {
     }
   }
 
+  /** Many programs in one round trip: program -> path on the host's PATH, undefined when absent. */
+  async whichMany(programs: readonly string[]): Promise<Map<string, string | undefined>> {
+    const out = new Map<string, string | undefined>()
+    if (programs.length === 0) return out
+    const argv = [...(this.sudo ? ['sudo', '-n', '--'] : []), 'sh', '-c', 'for p; do command -v -- "$p" || echo; done', 'virtlab-which', ...programs]
+    const result = await this.connection.exec(remoteCommand(argv), {allowFailure: true, timeoutMs: 20_000}, argv)
+    const lines = result.stdout.split('\n')
+    programs.forEach((p, i) => {
+      const found = (lines[i] ?? '').trim()
+      out.set(p, found.startsWith('/') ? found : undefined)
+    })
+    return out
+  }
+
   async which(program: string): Promise<string | undefined> {
     const argv = [...(this.sudo ? ['sudo', '-n', '--'] : []), 'sh', '-c', 'command -v -- "$1"', 'virtlab-which', program]
     const result = await this.connection.exec(remoteCommand(argv), {allowFailure: true, timeoutMs: 20_000}, argv)
