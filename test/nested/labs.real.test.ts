@@ -49,4 +49,19 @@ describe('labs in a nested lab host (real, TCG L1, KVM L2)', () => {
     expect(result.provenance.target?.transport).toBe('ssh')
     expect(l1State()).toEqual(before)
   }, 1_800_000)
+
+  it('run sriov-igb --host: VFs of the emulated igb through vfio-pci into two L2 guests, traffic, verified, L1 restored', async () => {
+    const before = l1State()
+    const r = await cli(['run', 'sriov-igb', '--host', HOST, '--json'], {cwd: results, stateDir: false})
+    expect(r.code, `${r.stderr.slice(-3000)}\n${r.stdout.slice(-2000)}`).toBe(0)
+    const out = r.json as {ok: boolean; throughput: {gbps: number; datapath: {kind: string; verified: boolean}; degraded: string[]}[]}
+    expect(out.ok).toBe(true)
+    for (const t of out.throughput) {
+      expect(t.datapath).toMatchObject({kind: 'sriov', verified: true})
+      expect(t.degraded).toEqual([])
+      expect(t.gbps).toBeGreaterThan(0)
+    }
+    process.stderr.write(`nested sriov-igb: ${out.throughput.map((t) => `${t.gbps} Gbit/s`).join(', ')}\n`)
+    expect(l1State()).toEqual(before)
+  }, 2_400_000)
 })
