@@ -29,6 +29,8 @@ export interface BuildManifest {
   root: RootInfo
   initramfsModules: string[]
   initrdBytes: number
+  /** Hash of the initramfs inputs (kernel, /init, L1's rc, busybox): a changed script rebuilds it offline. */
+  initramfsKey: string
 }
 
 export interface DiskUse {
@@ -69,11 +71,18 @@ export async function ensureBuild(env: NestedEnv, options: BuildOptions = {}): P
   const started = performance.now()
   if (!options.refresh) {
     const pointer = await readJson<{key: string}>(env, currentPointer(env.stateDir))
-    const manifest = pointer === undefined ? undefined : await readBuild(env, pointer.key)
-    if (manifest !== undefined) {
-      env.progress({type: 'step-skip', stepId: 'nested:build', title: `Nested host build ${manifest.key} is cached`, detail: manifest.dir})
-      const disk = await diskUse(env, manifest)
-      return {manifest, built: [], disk, totalBytes: await totalBytes(env), ms: Math.round(performance.now() - started)}
+    const cached = pointer === undefined ? undefined : await readBuild(env, pointer.key)
+    if (cached !== undefined) {
+      const inputs = await readInitramfsInputs(env)
+      const initKey = initramfsKey(cached.kernel, inputs, (await env.fs.stat('/bin/busybox'))?.size ?? 0)
+      if (cached.initramfsKey === initKey) {
+        env.progress({type: 'step-skip', stepId: 'nested:build', title: `Nested host build ${cached.key} is cached`, detail: cached.dir})
+        const disk = await diskUse(env, cached)
+        return {manifest: cached, built: [], disk, totalBytes: await totalBytes(env), ms: Math.round(performance.now() - started)}
+      }
+      // virtlab's own L1 scripts changed: a new initramfs over the cached kernel, QEMU and root (no network).
+      const manifest = await assemble(env, {...cached.kernel, built: false}, {...cached.qemu, built: false}, {...cached.root, built: false}, [])
+      return {manifest, built: ['initramfs'], disk: await diskUse(env, manifest), totalBytes: await totalBytes(env), ms: Math.round(performance.now() - started)}
     }
   }
   await env.fs.mkdir(nestedDir(env.stateDir), {mode: 0o755})
@@ -83,12 +92,25 @@ export async function ensureBuild(env: NestedEnv, options: BuildOptions = {}): P
   const kernel = await ensureKernel(env, apt)
   const qemu = await ensureQemu(env, apt)
   const root = await ensureRoot(env, apt)
+  const built = [kernel.built ? 'kernel' : '', qemu.built ? 'qemu' : '', root.built ? 'root' : ''].filter(Boolean)
+  const manifest = await assemble(env, kernel, qemu, root, built)
+  const disk = await diskUse(env, manifest)
+  return {manifest, built, disk, totalBytes: await totalBytes(env), ms: Math.round(performance.now() - started)}
+}
+
+/** The build entry for these parts (made when missing: the initramfs), and the current pointer at it. */
+async function assemble(
+  env: NestedEnv,
+  kernel: KernelInfo & {built: boolean},
+  qemu: QemuInfo & {built: boolean},
+  root: RootInfo & {built: boolean},
+  built: string[],
+): Promise<BuildManifest> {
   const inputs = await readInitramfsInputs(env)
   const busybox = (await env.fs.stat('/bin/busybox'))?.size ?? 0
   const initKey = initramfsKey(kernel, inputs, busybox)
   const key = sha256(JSON.stringify({format: BUILD_FORMAT_VERSION, kernel: kernel.key, qemu: qemu.key, root: root.key, initramfs: initKey})).slice(0, 16)
   const dir = componentDir(env.stateDir, 'build', key)
-  const built = [kernel.built ? 'kernel' : '', qemu.built ? 'qemu' : '', root.built ? 'root' : ''].filter(Boolean)
   let manifest = await readBuild(env, key)
   if (manifest === undefined) {
     const done = phase(env, 'nested:initramfs', 'L1 initramfs (busybox, 9p, overlay)')
@@ -104,7 +126,7 @@ export async function ensureBuild(env: NestedEnv, options: BuildOptions = {}): P
       }
       const m: BuildManifest = {
         formatVersion: BUILD_FORMAT_VERSION, key, dir, initrd: `${dir}/initrd.gz`, builtAt: new Date().toISOString(),
-        kernel: strip(kernel), qemu: strip(qemu), root: strip(root), initramfsModules: modules, initrdBytes: bytes.length,
+        kernel: strip(kernel), qemu: strip(qemu), root: strip(root), initramfsModules: modules, initrdBytes: bytes.length, initramfsKey: initKey,
       }
       await env.fs.writeFile(`${temp}/manifest.json`, JSON.stringify(m, null, 2) + '\n', {mode: 0o644})
       return m
@@ -113,8 +135,7 @@ export async function ensureBuild(env: NestedEnv, options: BuildOptions = {}): P
     done(`${(manifest.initrdBytes / 1048576).toFixed(1)} MiB, modules ${manifest.initramfsModules.join(' ')}`)
   }
   await env.fs.writeFile(currentPointer(env.stateDir), JSON.stringify({key}) + '\n', {atomic: true, mode: 0o644})
-  const disk = await diskUse(env, manifest)
-  return {manifest, built, disk, totalBytes: await totalBytes(env), ms: Math.round(performance.now() - started)}
+  return manifest
 }
 
 /** `du -sb` of one path (bytes), through the runner. */
