@@ -14,7 +14,7 @@ import {defineConfig} from 'vitest/config'
  * only, its iperf3 server on a port free at the start (test/helpers/free-port.ts), no daemon or
  * state shared with other files, ~5 s.
  */
-const REAL = ['test/guest/boot.test.ts', 'test/doctor/real-host.test.ts', 'test/e2e/**/*.test.ts']
+const REAL = ['test/guest/boot.test.ts', 'test/doctor/real-host.test.ts', 'test/e2e/**/*.test.ts', 'test/nested/**/*.real.test.ts']
 
 export default defineConfig({
   test: {
@@ -29,7 +29,7 @@ export default defineConfig({
           name: 'real',
           include: REAL,
           fileParallelism: false,
-          globalSetup: ['test/real-setup.ts'],
+          globalSetup: ['test/real-setup.ts', 'test/nested/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 600_000,
         },

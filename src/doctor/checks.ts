@@ -164,13 +164,18 @@ export async function checkTun(env: DoctorEnv, need: Need): Promise<CheckResult>
   return conclude('tun', 'TUN/TAP (/dev/net/tun)', need, 'hardware', f, env.needs.lab === undefined)
 }
 
+/** Where the hardware this machine lacks can be had for real: a nested lab host (docs: README "Nested lab host"). */
+export function nestedHostHint(lab: string): string {
+  return `or run it for real in a nested lab host (an emulated host with this kernel feature): virtlab host create lab1 --nested, then virtlab run ${lab} --host lab1`
+}
+
 export async function checkVhostNet(env: DoctorEnv, need: Need): Promise<CheckResult> {
   const lab = env.needs.lab ?? 'vhost-net'
   if (await deviceExists(env.ctx.target.fs, '/dev/vhost-net')) {
     return conclude('vhost-net', 'in-kernel vhost-net (/dev/vhost-net)', need, 'hardware', {state: 'ok', detail: '/dev/vhost-net present: QEMU can use the in-kernel vhost-net backend'}, env.needs.lab === undefined)
   }
   const degraded = `the userspace virtio backend can be used instead with \`virtlab up ${lab} --allow-degraded\` (the run is labelled degraded)`
-  const fix = `${moduleFix(env, ['vhost_net'])}; or accept the degraded run: virtlab up ${lab} --allow-degraded`
+  const fix = `${moduleFix(env, ['vhost_net'])}; or accept the degraded run: virtlab up ${lab} --allow-degraded; ${nestedHostHint(lab)}`
   const f: Finding = env.allowDegraded && env.needs.lab !== undefined
     ? {state: 'note', detail: `degraded: /dev/vhost-net missing (no CONFIG_VHOST_NET): vhost-net NICs run on the userspace virtio backend (--allow-degraded)`, fix}
     : {state: 'missing', detail: `/dev/vhost-net missing (no vhost-net in this kernel, CONFIG_VHOST_NET): ${degraded}`, fix}
@@ -350,7 +355,7 @@ export async function checkSriovPf(env: DoctorEnv, pf: SriovModel): Promise<Chec
   const id = `sriov:${pf.name}`
   const title = `SR-IOV PF ${pf.pf}`
   const lab = env.needs.lab ?? 'sriov'
-  const pick = `pass a PF that has SR-IOV: virtlab up ${lab} --set pf=<netdev or PCI address> (candidates: ls /sys/bus/pci/devices/*/sriov_totalvfs)`
+  const pick = `pass a PF that has SR-IOV: virtlab up ${lab} --set pf=<netdev or PCI address> (candidates: ls /sys/bus/pci/devices/*/sriov_totalvfs); ${nestedHostHint(lab === 'sriov' ? 'sriov-igb' : lab)}`
   let base: string
   let bdf: string | undefined
   if (PCI_ADDRESS.test(pf.pf)) {
@@ -392,7 +397,7 @@ export async function checkSriovScan(env: DoctorEnv): Promise<CheckResult> {
   }
   const f: Finding = found.length > 0
     ? {state: 'ok', detail: `SR-IOV PFs: ${found.join('; ')}`}
-    : {state: 'missing', detail: 'no SR-IOV capable PF (no PCI device has sriov_totalvfs)', fix: 'SR-IOV needs a NIC with SR-IOV (and an IOMMU); the sriov lab can be proved against a simulated host (an L1 guest with an emulated igb)'}
+    : {state: 'missing', detail: 'no SR-IOV capable PF (no PCI device has sriov_totalvfs)', fix: `SR-IOV needs a NIC with SR-IOV (and an IOMMU); ${nestedHostHint('sriov-igb')} (QEMU's emulated igb, 7 VFs, behind an emulated IOMMU)`}
   return conclude('sriov', 'SR-IOV', 'optional', 'hardware', f, env.needs.lab === undefined)
 }
 
@@ -414,7 +419,7 @@ export async function checkVdpaBus(env: DoctorEnv, need: Need): Promise<CheckRes
     const devices = await fs.readdir('/sys/bus/vdpa/devices')
     f = {state: 'ok', detail: `/sys/bus/vdpa present; drivers: ${drivers.join(', ') || 'none'}; devices: ${devices.join(', ') || 'none'}`}
   } else {
-    f = {state: 'missing', detail: 'the kernel has no vDPA bus: /sys/bus/vdpa missing (CONFIG_VDPA)', fix: moduleFix(env, ['vdpa', 'vhost_vdpa'])}
+    f = {state: 'missing', detail: 'the kernel has no vDPA bus: /sys/bus/vdpa missing (CONFIG_VDPA)', fix: `${moduleFix(env, ['vdpa', 'vhost_vdpa'])}; ${nestedHostHint(env.needs.lab ?? 'vdpa')} (VDUSE)`}
   }
   return conclude('vdpa-bus', 'vDPA bus', need, 'hardware', f, env.needs.lab === undefined)
 }

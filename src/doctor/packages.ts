@@ -61,10 +61,12 @@ export const TEST_ONLY_PACKAGES: Record<Exclude<OsFamily, 'unknown'>, readonly s
     'openssh-server', 'openssh-client',
     // the SSH transport's non-root tests run commands through sudo -n
     'sudo',
+    // the nested lab host build (src/nested: mmdebstrap for its trixie root, xz for its .ko.xz modules)
+    'mmdebstrap', 'xz-utils',
     // the chart layout test (SVG -> PNG with rsvg-convert) and the HTML report's screenshot test (headless Chromium)
     'librsvg2-bin', 'chromium', 'fonts-dejavu-core',
   ],
-  fedora: ['cpio', 'iproute', 'procps-ng', 'kmod', 'ca-certificates', 'openssh-server', 'openssh-clients', 'sudo', 'librsvg2-tools', 'chromium', 'dejavu-sans-fonts'],
+  fedora: ['cpio', 'iproute', 'procps-ng', 'kmod', 'ca-certificates', 'openssh-server', 'openssh-clients', 'sudo', 'mmdebstrap', 'xz', 'librsvg2-tools', 'chromium', 'dejavu-sans-fonts'],
 }
 
 /** Every package the test suite needs on this host ([] when the family is unknown). */

@@ -30,7 +30,7 @@ import {
 } from './parse.js'
 
 /** Bump when the image layout or what /init expects changes: every cached image is rebuilt. */
-export const IMAGE_FORMAT_VERSION = 1
+export const IMAGE_FORMAT_VERSION = 2
 
 /** The virtio modules, in insmod order (order matters). Built-in ones are skipped. */
 export const REQUIRED_MODULES = [
@@ -44,8 +44,12 @@ export const REQUIRED_MODULES = [
   'virtio_net',
 ] as const
 
-/** Loaded when they exist as modules: virtio-serial (the guest agent's port). */
-export const OPTIONAL_MODULES = ['virtio_console'] as const
+/**
+ * Loaded when they exist as modules: virtio-serial (the guest agent's port), and the VF drivers a
+ * guest needs for an SR-IOV VF passed to it with vfio-pci (igbvf: the igb VFs of QEMU's emulated
+ * NIC in a nested lab host, whose guest kernel is Debian's full kernel; the cloud kernel has none).
+ */
+export const OPTIONAL_MODULES = ['virtio_console', 'igbvf', 'ixgbevf'] as const
 
 /** These must be present in the kernel one way or another (module or built in). */
 const ESSENTIAL_MODULES = ['virtio_pci', 'virtio_net', 'virtio_console']
@@ -205,6 +209,7 @@ export async function buildImage(ctx: Context, options: BuildImageOptions = {}):
     step(ctx, 'image:userland', 'busybox, iperf3, qemu-ga', undefined)
     await addBusybox(ctx, tree)
     await addExecutable(ctx, tree, IPERF3_PATH, IPERF3_PATH)
+    await addDlopenedLibraries(ctx, tree)
     const qgaDeb = await fetchDeb(ctx, QGA_PACKAGE, inputs.qgaVersion)
     const qgaRoot = `${work}/qga`
     await fs.mkdir(qgaRoot)
@@ -497,6 +502,22 @@ async function addBusybox(ctx: Context, tree: CpioTree): Promise<void> {
     tree.symlink(applet, '/bin/busybox')
   }
   if (!tree.has('bin/sh')) tree.symlink('bin/sh', '/bin/busybox')
+}
+
+/**
+ * Libraries glibc loads with dlopen, which ldd does not list: libgcc_s.so.1 (pthread_cancel; the
+ * iperf3 3.18 client of Debian trixie aborts with "libgcc_s.so.1 must be installed for
+ * pthread_cancel to work" without it). Taken from the directory libc came from, when it is there.
+ */
+async function addDlopenedLibraries(ctx: Context, tree: CpioTree): Promise<void> {
+  const libc = tree.list().find((e) => e.type === 'file' && /\/libc\.so\.6$/.test(e.path))
+  if (libc === undefined) return
+  const dir = `/${libc.path.slice(0, libc.path.lastIndexOf('/'))}`
+  for (const name of ['libgcc_s.so.1']) {
+    const path = `${dir}/${name}`
+    if (tree.has(path) || !(await ctx.target.fs.stat(path))?.isFile) continue
+    tree.file(path, await readBytes(ctx.target.fs, path), 0o755)
+  }
 }
 
 /** An executable at `to` in the image, with every library ldd resolves for it, at the same paths. */

@@ -34,10 +34,12 @@ export async function createTarget(spec: HostSpec, options: CreateTargetOptions)
     case 'ssh': {
       if (spec.url === undefined) throw new VirtlabError('HOST_SPEC_INVALID', `internal: host ${spec.name} has no URL`)
       const {connectSsh} = await import('./ssh/index.js')
+      // The host entry's own ssh_config (a nested lab host's key, known_hosts and port), else VIRTLAB_SSH_CONFIG, else ssh's.
+      const configFile = spec.sshConfig ?? options.env.VIRTLAB_SSH_CONFIG
       const ssh = await connectSsh({url: spec.url, sudo: spec.sudo}, {
         localRunner: options.localRunner,
         localFs: options.localFs,
-        ...(options.env.VIRTLAB_SSH_CONFIG ? {configFile: options.env.VIRTLAB_SSH_CONFIG} : {}),
+        ...(configFile ? {configFile} : {}),
       })
       const identity = ssh.identity
       return {

@@ -30,6 +30,8 @@ export interface HostEntry {
   /** Normalised ssh://[user@]host[:port]. */
   url: string
   sudo: boolean
+  /** An ssh_config file passed to ssh as -F for this host (absolute path; `host create --nested` writes one). */
+  sshConfig?: string
 }
 
 export interface HostsFile {
@@ -94,7 +96,11 @@ function parse(text: string, file: string): {doc: Document; hosts: HostEntry[]} 
         }
         const e = entry as Record<string, unknown>
         for (const key of Object.keys(e)) {
-          if (key !== 'url' && key !== 'sudo') sink.add([...at, key], `unknown key ${show(key)}`, `a host has url and sudo${suggestion(key, ['url', 'sudo'])}`, 'key')
+          if (key !== 'url' && key !== 'sudo' && key !== 'sshConfig') sink.add([...at, key], `unknown key ${show(key)}`, `a host has url, sudo and sshConfig${suggestion(key, ['url', 'sudo', 'sshConfig'])}`, 'key')
+        }
+        if (e.sshConfig !== undefined && (typeof e.sshConfig !== 'string' || !/^\/[\w./+-]+$/.test(e.sshConfig))) {
+          sink.add([...at, 'sshConfig'], `sshConfig must be an absolute path (letters, digits, '.', '_', '-', '+', '/'), not ${show(e.sshConfig)}`)
+          continue
         }
         if (e.sudo !== undefined && typeof e.sudo !== 'boolean') sink.add([...at, 'sudo'], `sudo must be true or false, not ${show(e.sudo)}`)
         if (typeof e.url !== 'string') {
@@ -103,7 +109,7 @@ function parse(text: string, file: string): {doc: Document; hosts: HostEntry[]} 
         }
         try {
           const target = parseSshUrl(e.url)
-          hosts.push({name, url: target.url, sudo: e.sudo === true})
+          hosts.push({name, url: target.url, sudo: e.sudo === true, ...(typeof e.sshConfig === 'string' ? {sshConfig: e.sshConfig} : {})})
         } catch (error) {
           sink.add([...at, 'url'], error instanceof Error ? error.message : String(error), 'url: ssh://[user@]host[:port]')
         }
@@ -144,15 +150,15 @@ async function edit(fs: HostFs, env: Record<string, string | undefined>, change:
 }
 
 /** Add a host (refused when the name is taken). Returns the file written. */
-export async function addHost(fs: HostFs, env: Record<string, string | undefined>, entry: {name: string; url: string; sudo: boolean}): Promise<{path: string; host: HostEntry}> {
+export async function addHost(fs: HostFs, env: Record<string, string | undefined>, entry: {name: string; url: string; sudo: boolean; sshConfig?: string}): Promise<{path: string; host: HostEntry}> {
   checkHostName(entry.name)
   const url = parseSshUrl(entry.url).url
-  const host: HostEntry = {name: entry.name, url, sudo: entry.sudo}
+  const host: HostEntry = {name: entry.name, url, sudo: entry.sudo, ...(entry.sshConfig === undefined ? {} : {sshConfig: entry.sshConfig})}
   const path = await edit(fs, env, (doc, hosts) => {
     if (hosts.some((h) => h.name === entry.name)) {
       throw new VirtlabError('HOST_EXISTS', `A host named ${entry.name} exists already (${hosts.find((h) => h.name === entry.name)?.url})`, {hint: `Remove it first: virtlab host rm ${entry.name}`})
     }
-    doc.setIn(['hosts', entry.name], doc.createNode(entry.sudo ? {url, sudo: true} : {url}))
+    doc.setIn(['hosts', entry.name], doc.createNode({url, ...(entry.sudo ? {sudo: true} : {}), ...(entry.sshConfig === undefined ? {} : {sshConfig: entry.sshConfig})}))
   })
   return {path, host}
 }

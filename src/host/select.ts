@@ -15,6 +15,8 @@ export interface HostSpec {
   transport: 'local' | 'ssh'
   url?: string
   sudo: boolean
+  /** An ssh_config file for this host (passed to ssh as -F): a nested lab host's generated one. */
+  sshConfig?: string
 }
 
 export const LOCAL_SPEC: HostSpec = {name: LOCAL_HOST, transport: 'local', sudo: false}
@@ -34,5 +36,5 @@ export async function resolveHostSpec(value: string | undefined, options: {env: 
   const file = await loadHostsFile(options.fs, options.env)
   const entry = file.hosts.find((h) => h.name === given)
   if (entry === undefined) throw unknownHost(given, file.hosts, file.path)
-  return {name: entry.name, transport: 'ssh', url: entry.url, sudo: entry.sudo}
+  return {name: entry.name, transport: 'ssh', url: entry.url, sudo: entry.sudo, ...(entry.sshConfig === undefined ? {} : {sshConfig: entry.sshConfig})}
 }

@@ -13,7 +13,7 @@
  *  - vDPA: QEMU holds /dev/vhost-vdpa-N.
  */
 import type {CommandRunner} from '../host/runner.js'
-import type {HostFs} from '../host/fs.js'
+import {type HostFs, readlinkMany, readMany} from '../host/fs.js'
 
 export type DatapathKind = 'virtio-qemu' | 'vhost-net' | 'vhost-user' | 'sriov' | 'vdpa' | 'unknown'
 
@@ -218,9 +218,11 @@ export function verifyOvsDpdk(input: {ports: readonly string[]; rxqShow: string;
 /** readlink every /proc/<pid>/fd/* (the caller needs the right to read them: root). */
 export async function readFdLinks(fs: HostFs, pid: number): Promise<FdLink[]> {
   const out: FdLink[] = []
-  for (const name of await fs.readdir(`/proc/${pid}/fd`)) {
-    if (!/^\d+$/.test(name)) continue
-    const target = await fs.readlink(`/proc/${pid}/fd/${name}`)
+  const names = (await fs.readdir(`/proc/${pid}/fd`)).filter((name) => /^\d+$/.test(name))
+  // One batched call (one round trip over SSH), not one readlink per fd.
+  const links = await readlinkMany(fs, names.map((name) => `/proc/${pid}/fd/${name}`))
+  for (const name of names) {
+    const target = links.get(`/proc/${pid}/fd/${name}`)
     if (target !== undefined) out.push({fd: Number(name), target})
   }
   return out.sort((a, b) => a.fd - b.fd)
@@ -229,9 +231,10 @@ export async function readFdLinks(fs: HostFs, pid: number): Promise<FdLink[]> {
 /** The comm of every thread of a process (/proc/<pid>/task/<tid>/comm). */
 export async function readThreadNames(fs: HostFs, pid: number): Promise<TaskName[]> {
   const out: TaskName[] = []
-  for (const tid of await fs.readdir(`/proc/${pid}/task`)) {
-    if (!/^\d+$/.test(tid)) continue
-    const comm = await fs.tryReadFile(`/proc/${pid}/task/${tid}/comm`)
+  const tids = (await fs.readdir(`/proc/${pid}/task`)).filter((tid) => /^\d+$/.test(tid))
+  const comms = await readMany(fs, tids.map((tid) => `/proc/${pid}/task/${tid}/comm`))
+  for (const tid of tids) {
+    const comm = comms.get(`/proc/${pid}/task/${tid}/comm`)
     if (comm !== undefined) out.push({id: Number(tid), comm: comm.trim()})
   }
   return out
@@ -240,9 +243,10 @@ export async function readThreadNames(fs: HostFs, pid: number): Promise<TaskName
 /** Processes whose comm starts with a prefix (kernel vhost-<pid> threads on kernels before 6.4). */
 export async function findProcessesByComm(fs: HostFs, prefix: string): Promise<TaskName[]> {
   const out: TaskName[] = []
-  for (const pid of await fs.readdir('/proc')) {
-    if (!/^\d+$/.test(pid)) continue
-    const comm = await fs.tryReadFile(`/proc/${pid}/comm`)
+  const pids = (await fs.readdir('/proc')).filter((pid) => /^\d+$/.test(pid))
+  const comms = await readMany(fs, pids.map((pid) => `/proc/${pid}/comm`))
+  for (const pid of pids) {
+    const comm = comms.get(`/proc/${pid}/comm`)
     if (comm !== undefined && comm.startsWith(prefix)) out.push({id: Number(pid), comm: comm.trim()})
   }
   return out
