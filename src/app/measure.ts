@@ -40,6 +40,7 @@ import {type Clock, collectHostProvenance, collectToolVersions} from '../measure
 import {assertResult, labArchitecture} from '../measure/result.js'
 import {RESULT_KIND, RESULT_VERSION, type ArchitectureName, type ResultDocument} from '../measure/result-schema.js'
 import {type MeasureOptions, type MeasureProgress, measureTest} from '../measure/run.js'
+import {iperf3Tool} from '../measure/tools/iperf3.js'
 import type {Context} from './context.js'
 
 export interface TestLabOptions extends MeasureOptions {
@@ -277,7 +278,7 @@ export async function testLab(ctx: Context, options: TestLabOptions, deps: Measu
         lab: {name: model.name, file: running.file, params: model.params, architecture, backends, driver: running.driver},
         test: {
           name: test.name,
-          tool: 'iperf3',
+          tool: iperf3Tool.name,
           client: test.client,
           server: test.server,
           protocol: test.protocol,
