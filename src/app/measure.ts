@@ -95,7 +95,7 @@ async function hostPrograms(runner: CommandRunner): Promise<ProgramMap> {
   return (await runner.which('busybox')) ? {ping: ['busybox', 'ping']} : {}
 }
 
-async function virtlabVersion(fs: HostFs, packageRoot: string): Promise<string> {
+export async function virtlabVersion(fs: HostFs, packageRoot: string): Promise<string> {
   const text = await fs.tryReadFile(`${packageRoot}/package.json`)
   try {
     return text === undefined ? 'unknown' : String((JSON.parse(text) as {version?: unknown}).version ?? 'unknown')

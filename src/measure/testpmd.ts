@@ -151,13 +151,16 @@ export function parseTestpmdForwardStats(text: string): TestpmdForwardStats[] | 
 }
 
 /**
- * The steady-state windows of a run: snapshots after the first one with traffic (that window
- * also covers the time before the peer connected, so its rate is low), with traffic on the port.
- * Rates are testpmd's own "since last show" Rx-pps / Rx-bps (it times the window itself).
+ * The steady-state windows of a run, testpmd's own "since last show" Rx-pps / Rx-bps (it times
+ * each window itself): the windows with traffic, less the first (it also covers the time before
+ * the peer connected) and, when traffic stopped before testpmd did, the last (it covers the stop).
  */
 export function steadyWindows(snapshots: readonly TestpmdSnapshot[], port = 0): TestpmdPortStats[] {
   const withPort = snapshots.map((s) => s.ports.find((p) => p.port === port)).filter((p): p is TestpmdPortStats => p !== undefined)
   const first = withPort.findIndex((p) => p.rxPps > 0)
   if (first < 0) return []
-  return withPort.slice(first + 1).filter((p) => p.rxPps > 0)
+  let last = withPort.length - 1
+  while (last > first && withPort[last]?.rxPps === 0) last -= 1
+  const stopped = last < withPort.length - 1
+  return withPort.slice(first + 1, stopped ? last : last + 1).filter((p) => p.rxPps > 0)
 }

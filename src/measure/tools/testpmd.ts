@@ -34,6 +34,8 @@ export interface TestpmdCommon {
   statsPeriodS: number
   /** --total-num-mbufs (testpmd's default pool takes ~400 MiB). */
   mbufs: number
+  /** EAL -v: print the DPDK version at start-up (for provenance). */
+  printVersion?: boolean | undefined
   program?: string
 }
 
@@ -66,6 +68,7 @@ function eal(spec: TestpmdCommon): string[] {
   if (spec.fwdCore === spec.mainCore) throw new VirtlabError('MEASURE_BAD_SPEC', `testpmd needs a main lcore besides the forwarding lcore (both are ${spec.fwdCore})`)
   const argv = [
     spec.program ?? TESTPMD_PROGRAM,
+    ...(spec.printVersion === true ? ['-v'] : []),
     '-l', `${int('main lcore', spec.mainCore, 0, 1023)},${int('forwarding lcore', spec.fwdCore, 0, 1023)}`,
     '--main-lcore', String(spec.mainCore),
     '--no-pci',
