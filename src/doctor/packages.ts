@@ -20,7 +20,7 @@ export interface OsInfo {
 /** A capability virtlab needs, mapped to packages per family. */
 export type PackageKey =
   | 'qemu' | 'qemu-utils' | 'ovs' | 'ovs-dpdk' | 'dpdk-mempool-ring' | 'libvirt' | 'xmllint'
-  | 'iperf3' | 'busybox' | 'cpio' | 'vdpa-tool'
+  | 'iperf3' | 'busybox' | 'cpio' | 'vdpa-tool' | 'testpmd'
 
 /** '{abi}' is replaced by the host's DPDK ABI (librte-mempool-ring23 on Debian 12). */
 export const PACKAGE_MAP: Record<PackageKey, Record<Exclude<OsFamily, 'unknown'>, string[]>> = {
@@ -37,6 +37,8 @@ export const PACKAGE_MAP: Record<PackageKey, Record<Exclude<OsFamily, 'unknown'>
   busybox: {debian: ['busybox-static'], fedora: ['busybox']},
   cpio: {debian: ['cpio'], fedora: ['cpio']},
   'vdpa-tool': {debian: ['iproute2'], fedora: ['iproute']},
+  // dpdk-testpmd (bench loopback, packet-rate tests): Debian ships it in dpdk-dev (checked on Debian 12); Fedora's dpdk package is assumed.
+  testpmd: {debian: ['dpdk-dev'], fedora: ['dpdk']},
 }
 
 /** DPDK ABI by distribution release, when no librte_mempool is installed to read it from. */
