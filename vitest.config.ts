@@ -6,6 +6,13 @@ import {defineConfig} from 'vitest/config'
  * real (root; the Debian packages .ci/run installs): its files run one at a time, since they share
  * libvirtd, hugepages and two CPU cores, and test/real-setup.ts starts libvirtd once for all of
  * them and stops it at the end if it started it.
+ *
+ * The SSH transport tests (test/host/ssh-*.test.ts, test/host/transport-contract.test.ts) are
+ * `unit`: each file starts its own sshd on 127.0.0.1 at a free port (test/helpers/sshd.ts: root
+ * and openssh-server needed, ~1 s) and shares nothing with other files, so they run in parallel.
+ * test/measure/loopback.test.ts is `unit` for the same reason: real iperf3 and ping on 127.0.0.1
+ * only, its iperf3 server on a port free at the start (test/helpers/free-port.ts), no daemon or
+ * state shared with other files, ~5 s.
  */
 const REAL = ['test/guest/boot.test.ts', 'test/doctor/real-host.test.ts', 'test/e2e/**/*.test.ts']
 

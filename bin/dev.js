@@ -1,4 +1,9 @@
 #!/usr/bin/env -S node --import tsx
-import {execute} from '@oclif/core'
+import {settings} from '@oclif/core'
 
-await execute({development: true, dir: import.meta.url})
+import {main} from '../src/cli/main.ts'
+
+// oclif's development mode (commands from src/), through the entry point bin/run.js uses.
+process.env.NODE_ENV = 'development'
+settings.debug = true
+await main(import.meta.url)

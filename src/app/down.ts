@@ -4,6 +4,7 @@
  * tagged with the lab (domains, QEMU processes, OVS records, a private OVS, links, the namespace,
  * the run directory) — this works when the journal is lost or corrupt.
  */
+import {isReservedLabName, RESERVED_LAB_NAMES} from '../lab/rules.js'
 import {createTokenRegistry} from '../apply/tokens.js'
 import {describeLeftovers, discoverLabs, findLeftovers, isEmpty, removeLeftovers} from '../apply/leftovers.js'
 import {JournalStore, journalPath, readJournal, removeLabStateDirIfEmpty} from '../apply/journal.js'
@@ -56,6 +57,7 @@ export async function downLab(ctx: Context, options: DownOptions): Promise<DownR
   if (options.lab === undefined) throw new VirtlabError('USAGE', 'name a lab, or use --all', {hint: '`virtlab status` lists the labs that are up'})
   const lab = labNameOf(options.lab)
   if (!/^[a-z0-9][a-z0-9-]*$/.test(lab)) throw new VirtlabError('USAGE', `${lab} is not a lab name`)
+  if (isReservedLabName(lab)) throw new VirtlabError('USAGE', `${lab} is a name reserved for virtlab's own state (${ctx.target.stateDir}/${lab}), not a lab`, {hint: `reserved names: ${RESERVED_LAB_NAMES.join(', ')}`})
   const force = options.force ?? false
   const result = await downOne(ctx, lab, force)
   if ((!force && result.notUndone.length > 0) || result.failed.length > 0) throw incomplete([result], [result])

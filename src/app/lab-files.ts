@@ -101,6 +101,9 @@ export async function initLab(name: string, options: InitOptions, env: LabFilesE
     ? templatePath(env.packageRoot)
     : await resolveLabSource(options.from, {fs: env.fs, packageRoot: env.packageRoot, dirs: options.dirs ?? []})
   const original = await readLabFile(source, env.fs)
+  // Validate what was given before renaming it: a file that is not a lab is refused without quoting it.
+  const given = validateLabText(original, options.from ?? source)
+  if (given.problems.some((p) => p.message.startsWith('not a lab file') || p.message.startsWith('not a text file'))) throw labInvalidError(options.from ?? source, given.problems)
   const text = renameLabText(original, name, dir, env.packageRoot)
   const check = validateLabText(text, file)
   if (check.problems.length > 0) throw labInvalidError(options.from ?? source, check.problems)

@@ -1,7 +1,9 @@
 /**
  * `virtlab render`: every compiled artifact of a lab as files: domains/<vm>.xml (libvirt),
- * networks/<name>.xml, qemu/<vm>.argv (one argument per line), ovs.txt (one display-quoted argv per
- * line), plan.txt (the plan text). Written under --out through HostFs, or returned for printing.
+ * qemu/<vm>.argv (one argument per line), ovs.txt (one display-quoted argv per line), plan.txt
+ * (the plan text). No libvirt network XML: virtlab defines no libvirt networks (its switches are
+ * Linux or OVS bridges it creates; domains attach to them directly). Written under --out through
+ * HostFs, or returned for printing.
  */
 import {quoteArgv} from '../errors.js'
 import type {Artifacts, Driver} from '../compile/artifacts.js'
@@ -50,7 +52,6 @@ function domainFile(xml: string): string {
 export function renderArtifacts(artifacts: Artifacts, plan: Plan): RenderedFile[] {
   const files: RenderedFile[] = []
   for (const d of artifacts.domains) files.push({path: `domains/${d.vm}.xml`, content: domainFile(d.xml)})
-  for (const n of artifacts.networks) files.push({path: `networks/${n.name}.xml`, content: n.xml})
   for (const q of artifacts.qemu) files.push({path: `qemu/${q.vm}.argv`, content: q.argv.join('\n') + '\n'})
   if (artifacts.ovsCommands.length > 0) files.push({path: 'ovs.txt', content: artifacts.ovsCommands.map((a) => quoteArgv(a)).join('\n') + '\n'})
   files.push({path: 'plan.txt', content: renderPlanText(plan)})

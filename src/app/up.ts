@@ -46,7 +46,8 @@ export interface UpOptions {
 
 /** The modules `up` builds on (injectable for tests). */
 export interface UpDeps {
-  gatherFacts: (ctx: Context) => Promise<HostFacts>
+  /** kvm 'cached' (a dry run): never boot the KVM probe's guests, use its cached result or none. */
+  gatherFacts: (ctx: Context, options: {kvm: 'run' | 'cached'}) => Promise<HostFacts>
   planLab: (source: string, options: PlanLabOptions, ctx: Context) => Promise<PlanLabResult>
   runChecks: (model: LabModel, ctx: Context, options: RunChecksOptions) => Promise<CheckResult[]>
   /** Start virtlogd/libvirtd when the libvirt driver needs them (returns what it started). */
@@ -56,7 +57,7 @@ export interface UpDeps {
 }
 
 export const defaultUpDeps: UpDeps = {
-  gatherFacts: (ctx) => realGatherFacts(ctx),
+  gatherFacts: (ctx, options) => realGatherFacts(ctx, options),
   planLab: realPlanLab,
   runChecks: realRunChecks,
   ensureLibvirtd: (ctx) => realEnsureLibvirtd(ctx),
@@ -115,7 +116,9 @@ function failedChecksError(lab: string, failed: CheckResult[]): VirtlabError {
 }
 
 export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = defaultUpDeps): Promise<UpResult | UpDryRunResult> {
-  const facts = await deps.gatherFacts(ctx)
+  // A dry run changes nothing and boots nothing: the KVM probe (two QEMU guests, a cache file in
+  // the state dir) runs only for a real `up`; the dry run uses the cached result or says there is none.
+  const facts = await deps.gatherFacts(ctx, {kvm: options.dryRun === true ? 'cached' : 'run'})
   // A dry-run shows the lab as written even where this host lacks vhost-net (and says so in a note);
   // the real `up` refuses it there unless --allow-degraded.
   const describeFaithfully = options.dryRun === true && options.allowDegraded !== true && facts.probed && !facts.vhostNet
@@ -147,9 +150,12 @@ export async function upLab(ctx: Context, options: UpOptions, deps: UpDeps = def
 
   if (options.dryRun) {
     const refusedHere = describeFaithfully && model.vms.some((vm) => vm.nics.some((nic) => nic.backend === 'vhost-net'))
-    const shown: Plan = refusedHere
-      ? {...plan, notes: [...plan.notes, 'this host has no /dev/vhost-net: `up` refuses this plan here; `up --allow-degraded` runs the userspace virtio backend instead, labelled degraded']}
-      : plan
+    const extra: string[] = []
+    if (facts.kvm !== 'absent' && facts.kvmProbe?.measured === false && model.vms.some((vm) => vm.accel !== 'tcg')) {
+      extra.push('accel: not yet measured (virtlab doctor measures it); this plan assumes TCG where accel is auto')
+    }
+    if (refusedHere) extra.push('this host has no /dev/vhost-net: `up` refuses this plan here; `up --allow-degraded` runs the userspace virtio backend instead, labelled degraded')
+    const shown: Plan = extra.length > 0 ? {...plan, notes: [...plan.notes, ...extra]} : plan
     return {lab: shown.lab, driver: shown.driver, dryRun: true, degraded: shown.degraded, notes: shown.notes, plan: shown, text: renderPlanText(shown)}
   }
 

@@ -218,6 +218,24 @@ export async function evaluateCheck(rt: ActionRuntime, check: Check): Promise<bo
       const content = await rt.ctx.target.fs.tryReadFile(path).catch(() => undefined)
       return content !== undefined && content.trim() === value.trim()
     }
+    case 'dir-empty': {
+      const path = await resolveText(rt, check.path)
+      if (path === undefined) return false
+      const st = await rt.ctx.target.fs.stat(path)
+      if (st === undefined) return true
+      return st.isDirectory && !st.isSymlink && (await rt.ctx.target.fs.readdir(path)).length === 0
+    }
+    case 'mounted': {
+      const path = await resolveText(rt, check.path)
+      if (path === undefined) return false
+      const mounts = (await rt.ctx.target.fs.tryReadFile('/proc/mounts').catch(() => undefined)) ?? ''
+      // /proc/mounts escapes space, tab, newline and backslash in octal (\040 ...).
+      const unescape = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)))
+      return mounts.split('\n').some((line) => {
+        const fields = line.split(' ')
+        return fields[1] !== undefined && unescape(fields[1]) === path && fields[2] === check.fstype
+      })
+    }
     case 'not':
       return !(await evaluateCheck(rt, check.check))
     case 'all': {

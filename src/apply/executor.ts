@@ -77,6 +77,25 @@ function stepTimeout(step: Step, defaultMs: number): number {
   return defaultMs
 }
 
+/**
+ * Before anything runs: a step whose refusal holds (a host link named like one the lab creates)
+ * and that this lab's journal does not own stops the plan, naming every such clash. virtlab never
+ * adopts, tags, addresses or later deletes what it did not create.
+ */
+async function refuseWhatTheLabDidNotCreate(plan: Plan, journal: JournalStore, rt: ActionRuntime): Promise<void> {
+  const refused: {step: Step; code: string; message: string; hint: string}[] = []
+  for (const step of plan.steps) {
+    if (step.refuseIf === undefined || journal.get(step.id) !== undefined) continue
+    if (await evaluateCheck({...rt, stepId: step.id}, step.refuseIf.check)) refused.push({step, ...step.refuseIf})
+  }
+  const first = refused[0]
+  if (first === undefined) return
+  const message = refused.length === 1
+    ? `${plan.lab}: ${first.message}`
+    : `${plan.lab}: ${refused.length} names the lab would create already exist:\n${refused.map((r) => `  - ${r.message}`).join('\n')}`
+  throw new VirtlabError(first.code, message, {hint: first.hint, details: {refused: refused.map((r) => ({step: r.step.id, message: r.message}))}})
+}
+
 export async function applyPlan(plan: Plan, ctx: Context, options: ApplyOptions): Promise<ApplyResult> {
   validatePlan(plan)
   const maxWorkers = Math.max(1, options.maxWorkers ?? DEFAULT_MAX_WORKERS)
@@ -85,6 +104,8 @@ export async function applyPlan(plan: Plan, ctx: Context, options: ApplyOptions)
   const journal = options.journal
   const tokens = options.tokens ?? createTokenRegistry()
   const hadEntries = journal.entries().length > 0
+
+  await refuseWhatTheLabDidNotCreate(plan, journal, {ctx, signal: runSignal, timeoutMs: defaultTimeout, tokens})
 
   const pending = [...plan.steps]
   const finished = new Set<string>()

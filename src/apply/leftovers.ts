@@ -11,6 +11,7 @@
  *   - the run directory /run/virtlab/<lab>
  */
 import type {Context} from '../host/target.js'
+import {isReservedLabName} from '../lab/rules.js'
 import {labTag, linkAliasTag, netnsName} from '../compile/ids.js'
 import {DPDK_RUNTIME_BASE, OVS_NETDEV_LINK} from '../switches/ovs.js'
 import {VirtlabError, isVirtlabError} from '../errors.js'
@@ -207,7 +208,8 @@ export async function discoverLabs(ctx: Context): Promise<string[]> {
   const valid = (name: string) => /^[a-z0-9][a-z0-9-]*$/.test(name)
   for (const name of await ctx.target.fs.readdir(ctx.target.stateDir)) {
     const st = await ctx.target.fs.stat(`${ctx.target.stateDir}/${name}`)
-    if (st?.isDirectory && valid(name) && name !== 'images' && name !== 'cache') labs.add(name)
+    // virtlab's own entries (the image cache, the KVM probe's scratch directory...) are not labs.
+    if (st?.isDirectory && valid(name) && !isReservedLabName(name)) labs.add(name)
   }
   for (const name of await ctx.target.fs.readdir(ctx.target.runBase)) if (valid(name)) labs.add(name)
   for (const ns of (await listNetns(ctx)) ?? []) if (ns.startsWith('vl-') && valid(ns.slice(3))) labs.add(ns.slice(3))

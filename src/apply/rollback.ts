@@ -80,6 +80,8 @@ async function resolveCheckLoosely(rt: ActionRuntime, check: Check): Promise<Che
     case 'exec-stdout': return {...check, argv: await Promise.all(check.argv.map(r))}
     case 'file-exists': return {...check, path: await r(check.path)}
     case 'file-equals': return {...check, path: await r(check.path), value: await r(check.value)}
+    case 'dir-empty': return {...check, path: await r(check.path)}
+    case 'mounted': return {...check, path: await r(check.path)}
     case 'not': return {...check, check: await resolveCheckLoosely(rt, check.check)}
     case 'all': return {...check, checks: await Promise.all(check.checks.map((c) => resolveCheckLoosely(rt, c)))}
     case 'any': return {...check, checks: await Promise.all(check.checks.map((c) => resolveCheckLoosely(rt, c)))}

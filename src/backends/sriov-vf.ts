@@ -9,7 +9,7 @@
 import type {SriovModel, VfModel} from '../lab/model.js'
 import type {NicSite} from '../compile/context.js'
 import {compileError} from '../compile/context.js'
-import {el, type XmlElement} from '../compile/xml.js'
+import {el, type XmlElement, xmlToken} from '../compile/xml.js'
 import {token} from '../plan/tokens.js'
 import type {NicBackend} from './backend.js'
 
@@ -26,10 +26,10 @@ export function sriovTarget(site: NicSite): {pf: SriovModel; vf: VfModel | undef
 function pciAddress(pf: string, vf: number, typed: boolean): XmlElement {
   return el('address', {
     type: typed ? 'pci' : undefined,
-    domain: token('vf-pci-domain', pf, vf),
-    bus: token('vf-pci-bus', pf, vf),
-    slot: token('vf-pci-slot', pf, vf),
-    function: token('vf-pci-function', pf, vf),
+    domain: xmlToken(token('vf-pci-domain', pf, vf)),
+    bus: xmlToken(token('vf-pci-bus', pf, vf)),
+    slot: xmlToken(token('vf-pci-slot', pf, vf)),
+    function: xmlToken(token('vf-pci-function', pf, vf)),
   })
 }
 

@@ -6,7 +6,7 @@
  */
 import type {Step} from '../plan/step.js'
 import {assertArgSafe, type NicSite, names, nicId} from '../compile/context.js'
-import {exec, linkExists, linkUpStep, step, undoExec} from '../compile/steps.js'
+import {exec, linkUpStep, refuseExistingLink, step, undoExec} from '../compile/steps.js'
 import {el, type XmlElement} from '../compile/xml.js'
 import {attachTapStep} from '../switches/index.js'
 import {netdevId} from './backend.js'
@@ -31,7 +31,7 @@ export function tapHostSteps(site: NicSite): Step[] {
       title: `Create tap ${tap} for ${site.vm.name} NIC ${site.nic.index} (${site.nic.backend}) in the host namespace`,
       phase: 'switch',
       action: exec(add),
-      check: linkExists(undefined, tap),
+      refuseIf: refuseExistingLink(undefined, tap, `the tap of ${site.vm.name} NIC ${site.nic.index}: a link named`),
       undo: undoExec(['ip', 'link', 'del', 'dev', tap], [1]),
       dependsOn: [],
       ref: REF,

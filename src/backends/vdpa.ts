@@ -7,7 +7,7 @@
  */
 import type {VdpaModel} from '../lab/model.js'
 import {type NicSite, compileError} from '../compile/context.js'
-import {el} from '../compile/xml.js'
+import {el, xmlToken} from '../compile/xml.js'
 import {token} from '../plan/tokens.js'
 import {netdevId, type NicBackend} from './backend.js'
 import {virtioNetDevice} from './virtio-net.js'
@@ -40,7 +40,7 @@ export const vdpa: NicBackend = {
     const dev = vdpaTarget(site)
     return [el('interface', {type: 'vdpa'},
       el('mac', {address: site.mac}),
-      el('source', {dev: token('vdpa-dev', dev.name)}),
+      el('source', {dev: xmlToken(token('vdpa-dev', dev.name))}),
       el('model', {type: 'virtio'}),
       site.nic.queues > 1 && el('driver', {queues: site.nic.queues}),
     )]

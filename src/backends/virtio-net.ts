@@ -2,6 +2,7 @@
 import type {NicSite} from '../compile/context.js'
 import type {AttrValue} from '../compile/xml.js'
 import {netdevId} from './backend.js'
+import {assertQemuOptionValue} from '../compile/safety.js'
 
 export interface VirtioDeviceOptions {
   /** Multiqueue: mq=on and 2N+2 MSI-X vectors (when N > 1). */
@@ -13,6 +14,7 @@ export interface VirtioDeviceOptions {
 
 /** -device virtio-net-pci,netdev=n<i>,mac=...[,mq=on,vectors=2N+2][,rx_queue_size=..][,tx_queue_size=..] */
 export function virtioNetDevice(site: NicSite, options: VirtioDeviceOptions): string[] {
+  assertQemuOptionValue('NIC mac', site.mac)
   const parts = ['virtio-net-pci', `netdev=${netdevId(site)}`, `mac=${site.mac}`, `id=nic${site.nic.index}`]
   if (options.vectorsZero) parts.push('vectors=0')
   else if (options.queues > 1) parts.push('mq=on', `vectors=${2 * options.queues + 2}`)

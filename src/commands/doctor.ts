@@ -1,13 +1,14 @@
 import {Args, Flags} from '@oclif/core'
 
-import {createContext} from '../app/context.js'
+import {createContext, type Context} from '../app/context.js'
 import {doctor, type DoctorResult} from '../app/doctor.js'
 import {VirtlabCommand} from '../cli/base-command.js'
 import type {CheckResult, FixPlan} from '../doctor/index.js'
-import {quoteArgv} from '../errors.js'
+import {doctorForTests, type TestPackagesResult} from '../doctor/test-packages.js'
+import {VirtlabError} from '../errors.js'
 import {parseSets} from '../lab/params.js'
-
-const LABEL: Record<CheckResult['status'], string> = {pass: 'PASS', warn: 'WARN', fail: 'FAIL'}
+import {colorEnabled, painter} from '../ui/color.js'
+import {renderChecks, renderFixPlan, renderSummary} from '../ui/doctor.js'
 
 export default class Doctor extends VirtlabCommand {
   static override description = 'Check that this host can run a lab (or every lab): root, KVM (measured, not assumed), vhost-net, TUN, hugepages, IOMMU, VFIO, SR-IOV, vDPA, OVS/OVS-DPDK, libvirt, QEMU, iperf3. Each check is pass, warn or fail with a concrete fix; --fix installs missing packages and starts missing daemons. Exits 1 when a check fails'
@@ -27,9 +28,12 @@ export default class Doctor extends VirtlabCommand {
     driver: Flags.string({description: 'the VM driver `up` will use (with libvirt, an unreachable libvirt that cannot be started fails)', options: ['libvirt', 'qemu']}),
     'allow-degraded': Flags.boolean({description: 'as `up --allow-degraded`: a missing /dev/vhost-net is a warning (userspace backend)', default: false}),
     'reprobe-kvm': Flags.boolean({description: 'measure KVM against TCG again instead of using the cached result', default: false}),
+    'for-tests': Flags.boolean({description: 'check (with --fix: install) only the host packages the test suite needs (src/doctor/packages.ts); `npm test` runs `doctor --fix --for-tests`, a no-op when all are installed', default: false, exclusive: ['set', 'dir', 'driver', 'allow-degraded', 'reprobe-kvm']}),
   }
 
-  async run(): Promise<DoctorResult> {
+  private readonly painter = painter(colorEnabled(process.stdout))
+
+  async run(): Promise<DoctorResult | TestPackagesResult> {
     const {args, flags} = await this.parse(Doctor)
     const json = this.jsonEnabled()
     const ctx = createContext({
@@ -37,6 +41,10 @@ export default class Doctor extends VirtlabCommand {
         if (!json && (e.type === 'info' || e.type === 'warn')) this.logToStderr(`${e.type === 'warn' ? 'warning: ' : ''}${e.title}${e.detail ? `: ${e.detail}` : ''}`)
       },
     })
+    if (flags['for-tests']) {
+      if (args.lab !== undefined) throw new VirtlabError('USAGE', '--for-tests checks the test suite\'s packages, not a lab', {hint: 'drop the lab argument', exitCode: 2})
+      return this.forTests(ctx, flags.fix, json)
+    }
     const result = await doctor(ctx, {
       lab: args.lab,
       sets: parseSets(flags.set ?? []),
@@ -58,7 +66,7 @@ export default class Doctor extends VirtlabCommand {
     }
     const fix = result.fix
     if (fix !== undefined) {
-      for (const r of fix.results) this.log(`${r.ok ? 'done' : 'FAILED'}  ${r.what}: ${r.detail}`)
+      for (const r of fix.results) this.log(`${r.ok ? this.painter.paint('done', 'green') : this.painter.paint('FAILED', 'red')}  ${r.what}: ${r.detail}`)
       if (fix.results.length > 0) this.log('')
       this.log(`after --fix${result.lab ? ` (${result.lab})` : ''}: ${result.host.os}, kernel ${result.host.kernel ?? '?'}, QEMU ${result.host.qemu ?? 'missing'}`)
       this.printChecks(fix.checksAfter)
@@ -67,28 +75,25 @@ export default class Doctor extends VirtlabCommand {
     return result
   }
 
+  private async forTests(ctx: Context, fix: boolean, json: boolean): Promise<TestPackagesResult> {
+    const result = await doctorForTests(ctx, {fix, onFixPlan: json ? undefined : (plan) => this.printPlan(plan)})
+    if (!result.ok) process.exitCode = 1
+    if (json) return result
+    this.log(`virtlab doctor --for-tests: ${result.os}, ${result.packages.length} packages (src/doctor/packages.ts)`)
+    for (const r of result.fix?.results ?? []) this.log(`${r.ok ? this.painter.paint('done', 'green') : this.painter.paint('FAILED', 'red')}  ${r.what}: ${r.detail}`)
+    this.printChecks([result.fix?.checkAfter ?? result.check])
+    return result
+  }
+
   private printPlan(plan: FixPlan): void {
-    this.log('virtlab doctor --fix will:')
-    if (plan.commands.length === 0) this.log('  nothing automatic to do (no missing packages, no daemons to start)')
-    if (plan.packages.length > 0) this.log(`  install: ${plan.packages.join(' ')}`)
-    if (plan.unsupported) this.log('  (no supported package manager here: install those by hand)')
-    if (plan.daemons.length > 0) this.log(`  start: ${plan.daemons.map((d) => (d === 'libvirtd' ? 'virtlogd, libvirtd' : 'system Open vSwitch')).join('; ')}`)
-    for (const argv of plan.commands) this.log(`    $ ${quoteArgv(argv)}`)
-    if (plan.manual.length > 0) {
-      this.log('  left for you (kernel, firmware or hardware):')
-      for (const m of plan.manual) this.log(`    ${m.id}: ${m.fix}`)
-    }
-    this.log('')
+    for (const line of renderFixPlan(plan)) this.log(line)
   }
 
   private printChecks(checks: readonly CheckResult[]): void {
-    for (const c of checks) {
-      this.log(`${LABEL[c.status]}  ${c.title}: ${c.detail}`)
-      if (c.status !== 'pass' && c.fix) this.log(`      fix: ${c.fix}`)
-    }
+    for (const line of renderChecks(checks, this.painter)) this.log(line)
   }
 
   private printSummary(s: {pass: number; warn: number; fail: number}): void {
-    this.log(`${s.pass} pass, ${s.warn} warn, ${s.fail} fail`)
+    this.log(renderSummary(s, this.painter))
   }
 }

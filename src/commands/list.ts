@@ -1,3 +1,4 @@
+import {oneLine} from '../lab/problems.js'
 import {Flags} from '@oclif/core'
 
 import {listLabFiles} from '../app/lab-files.js'
@@ -24,7 +25,7 @@ export default class List extends VirtlabCommand {
       const shipped = shippedLabsDir(root)
       for (const lab of labs) {
         const where = lab.file.startsWith(shipped + '/') ? '' : `  (${lab.file})`
-        this.log(`${lab.name.padEnd(width)}  ${lab.description}${where}`)
+        this.log(oneLine(`${lab.name.padEnd(width)}  ${lab.description}${where}`))
       }
     }
     return {labs}

@@ -8,7 +8,7 @@ import {VirtlabCommand} from '../cli/base-command.js'
 import {parseSets} from '../lab/params.js'
 
 export default class Render extends VirtlabCommand {
-  static override description = 'Compile a lab without touching the host: libvirt domain XML, QEMU argv, OVS commands and the plan (what `up` would do)'
+  static override description = 'Compile a lab without touching the host: libvirt domain XML, QEMU argv, OVS commands and the plan (what `up` would do). There is no libvirt network XML: a lab\'s switches are Linux or OVS bridges virtlab creates, and domains attach to them directly'
   static override examples = [
     '<%= config.bin %> render vhost-net',
     '<%= config.bin %> render vhost-user --driver qemu --out /tmp/vhost-user',

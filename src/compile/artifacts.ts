@@ -37,11 +37,6 @@ export interface QemuArtifact {
   argv: Argv
 }
 
-export interface NetworkArtifact {
-  name: string
-  xml: string
-}
-
 export interface Artifacts {
   lab: LabModel
   options: CompileOptions
@@ -50,8 +45,8 @@ export interface Artifacts {
   degraded: string[]
   /** Decisions the compiler took (memfd for vhost-user, derived hugepages...), for plan notes. */
   notes: string[]
+  /** No libvirt <network> is ever defined: every switch is a bridge virtlab creates itself and domains attach to it directly. */
   domains: DomainArtifact[]
-  networks: NetworkArtifact[]
   qemu: QemuArtifact[]
   /** OVS commands as argv arrays (for render; the same commands appear in the steps). */
   ovsCommands: Argv[]

@@ -48,7 +48,15 @@ export function moduleEvidence(module: string): Check {
 export function hostSteps(env: CompileEnv): HostSteps {
   const steps: Step[] = []
   const moduleIds: string[] = []
-  for (const module of env.lab.host.modules) {
+  // The OVS kernel datapath lives in the openvswitch module: ovs-vswitchd does not load it (the
+  // system service's ovs-ctl does), so a lab with a system-datapath OVS switch loads it itself.
+  const modules = [...env.lab.host.modules]
+  const kernelOvs = env.lab.switches.filter((sw) => sw.type === 'ovs' && sw.datapath === 'system').map((sw) => sw.name)
+  if (kernelOvs.length > 0 && !modules.some((m) => m.replaceAll('-', '_') === 'openvswitch')) {
+    modules.push('openvswitch')
+    env.notes.push(`module openvswitch: loaded for the OVS kernel datapath (${kernelOvs.join(', ')})`)
+  }
+  for (const module of modules) {
     if (env.waived.modules.has(module)) {
       env.notes.push(`module ${module}: not loaded (${env.degraded[0] ?? 'degraded'})`)
       continue
@@ -108,13 +116,29 @@ export function hostSteps(env: CompileEnv): HostSteps {
         ref: 'docs/labs/host.md#hugepages (hugetlbfs mounted)',
       }),
       step({
+        id: 'mount:hugetlbfs:empty',
+        title: `Make sure ${hp.mount} is an empty directory or already a hugetlbfs mount (never mount over content)`,
+        phase: 'host',
+        action: {
+          kind: 'wait',
+          what: `${hp.mount} to be empty or a hugetlbfs mount`,
+          until: {kind: 'any', checks: [{kind: 'mounted', path: hp.mount, fstype: 'hugetlbfs'}, {kind: 'dir-empty', path: hp.mount}]},
+          timeoutMs: 1_000,
+          intervalMs: 100,
+          failIf: {kind: 'not', check: {kind: 'any', checks: [{kind: 'mounted', path: hp.mount, fstype: 'hugetlbfs'}, {kind: 'dir-empty', path: hp.mount}]}},
+          failMessage: `${hp.mount} is not empty and not a hugetlbfs mount: virtlab does not mount over it (choose another host.hugepages.mount, or empty it yourself)`,
+        },
+        dependsOn: ['mkdir:hugetlbfs'],
+        ref: 'docs/labs/host.md#hugepages (never mount over a directory\'s content)',
+      }),
+      step({
         id: 'mount:hugetlbfs',
         title: `Mount hugetlbfs (pagesize ${hp.size}) on ${hp.mount} unless it is mounted`,
         phase: 'host',
         action: exec(['mount', '-t', 'hugetlbfs', '-o', `pagesize=${hp.size}`, 'none', hp.mount]),
         check: execOk(['findmnt', '--types', 'hugetlbfs', '--mountpoint', hp.mount]),
         undo: undoExec(['umount', hp.mount]),
-        dependsOn: ['mkdir:hugetlbfs'],
+        dependsOn: ['mount:hugetlbfs:empty'],
         ref: 'docs/labs/host.md#hugepages (mount -t hugetlbfs none /dev/hugepages)',
       }),
     )

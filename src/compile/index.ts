@@ -16,6 +16,7 @@ import type {Artifacts, CompileOptions, DomainArtifact, QemuArtifact} from './ar
 import {type Accel, assertArgSafe, type CompileEnv, compileError, names, type NicSite, paths} from './context.js'
 import {qemuMemlockPrefix} from '../devices/vdpa.js'
 import {deviceSteps} from './devices.js'
+import {assertModelSafe} from './safety.js'
 import {domainXml, QEMU_BINARY} from './domain-xml.js'
 import {hostSteps} from './host.js'
 import {netnsName} from './ids.js'
@@ -39,6 +40,8 @@ export function compileLab(lab: LabModel, options: CompileOptions): Artifacts {
   assertArgSafe('run directory', options.runDir, /^\/[A-Za-z0-9_./+@:-]*$/)
   for (const p of [options.guest.kernel, options.guest.initrd]) assertArgSafe('guest image path', p, /^\/[A-Za-z0-9_./+@:-]*$/)
   assertArgSafe('lab name', lab.name)
+  // Defence in depth: every lab value re-checked against the schema's shapes (src/compile/safety.ts).
+  assertModelSafe(lab)
   const env: CompileEnv = {
     lab,
     options,
@@ -124,7 +127,6 @@ export function compileLab(lab: LabModel, options: CompileOptions): Artifacts {
     degraded: [...new Set(env.degraded)],
     notes: [...new Set(env.notes)],
     domains,
-    networks: [],
     qemu,
     ovsCommands: unique.flatMap((s) => (s.action.kind === 'exec' && OVS_TOOLS.has(basename(s.action.argv[0] ?? '')) ? [s.action.argv] : [])),
     steps: unique,

@@ -6,12 +6,14 @@
 import {backendFor} from '../backends/index.js'
 import type {Argv} from '../plan/step.js'
 import {deriveUuid} from './ids.js'
+import {assertQemuOptionValue} from './safety.js'
 import {names, paths} from './context.js'
 import {QEMU_BINARY} from './domain-xml.js'
 import {type VmSite, guestCmdline} from './vm.js'
 
 export function qemuArgv(site: VmSite): Argv {
   const {env, vm} = site
+  for (const [what, value] of [['run directory', env.runDir], ['VM name', vm.name], ['machine', vm.machine]] as const) assertQemuOptionValue(what, value)
   const argv: Argv = [
     QEMU_BINARY.split('/').pop() ?? 'qemu-system-x86_64',
     '-name', `${names.domain(env, vm.name)},debug-threads=on`,
@@ -42,6 +44,7 @@ export function qemuArgv(site: VmSite): Argv {
     argv.push('-object', `memory-backend-memfd,id=mem,size=${vm.memoryMiB}M,share=on`, '-numa', 'node,memdev=mem')
   } else if (site.backing === 'hugepages') {
     const mount = env.lab.host.hugepages?.mount ?? '/dev/hugepages'
+    assertQemuOptionValue('hugetlbfs mount', mount)
     argv.push('-object', `memory-backend-file,id=mem,size=${vm.memoryMiB}M,mem-path=${mount},share=on,prealloc=on`, '-numa', 'node,memdev=mem')
   }
   argv.push(

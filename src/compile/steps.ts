@@ -1,5 +1,5 @@
 /** Small constructors for plan data, so step definitions read like the commands they run. */
-import type {Action, Argv, Check, Step, Undo} from '../plan/step.js'
+import type {Action, Argv, Check, Refusal, Step, Undo} from '../plan/step.js'
 import {token} from '../plan/tokens.js'
 
 export function exec(argv: Argv, extra: Omit<Extract<Action, {kind: 'exec'}>, 'kind' | 'argv'> = {}): Action {
@@ -43,6 +43,20 @@ export function step(input: StepInput): Step {
 /** `ip` in the lab's namespace (or the host's when there is none). */
 export function ipIn(netns: string | undefined, ...args: string[]): Argv {
   return netns === undefined ? ['ip', ...args] : ['ip', '-n', netns, ...args]
+}
+
+/**
+ * Creating a link: refuse when one of that name already exists (in the host namespace or the
+ * lab's) and the lab's journal does not own the step: virtlab never tags, addresses or deletes a
+ * link it did not create.
+ */
+export function refuseExistingLink(netns: string | undefined, ifname: string, what: string): Refusal {
+  return {
+    check: linkExists(netns, ifname),
+    code: 'LINK_EXISTS',
+    message: `${what} ${ifname} already exists${netns === undefined ? ' on this host' : ` in namespace ${netns}`} and this lab did not create it`,
+    hint: `virtlab never adopts a link it did not create: rename the switch in the lab, or remove ${ifname} yourself if it is a leftover (\`virtlab down <lab> --force\` removes the lab's own)`,
+  }
 }
 
 /** A check that an interface exists (in a namespace or the host's). */

@@ -15,12 +15,25 @@ export function isBdf(text: string): boolean {
   return BDF_PATTERN.test(text)
 }
 
+/**
+ * One component of a sysfs path built from a lab value (a netdev, a PCI address, a vDPA device
+ * name): a single safe segment, never "." or "..", never a "/" (defence in depth: validate
+ * already restricts these values).
+ */
+export function sysfsSegment(what: string, value: string): string {
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(value) || /^\.{1,2}$/.test(value) || value.startsWith('-')) {
+    throw new VirtlabError('COMPILE_UNSAFE_VALUE', `${what} ${JSON.stringify(value.slice(0, 80))} cannot be used as a sysfs path component`, {hint: 'Only models built by validate (virtlab validate <lab>) are compiled.'})
+  }
+  return value
+}
+
 /** The PF's device directory as virtlab writes it (through the netdev link or the PCI bus). */
 export function pfDevicePath(pf: string): string {
-  return isBdf(pf) ? `/sys/bus/pci/devices/${pf.toLowerCase()}` : `/sys/class/net/${pf}/device`
+  return isBdf(pf) ? `/sys/bus/pci/devices/${pf.toLowerCase()}` : `/sys/class/net/${sysfsSegment('SR-IOV PF', pf)}/device`
 }
 
 export function vfPath(pf: string, vf: number): string {
+  if (!Number.isSafeInteger(vf) || vf < 0) throw new VirtlabError('COMPILE_UNSAFE_VALUE', `VF index ${String(vf)} is not an index`)
   return `${pfDevicePath(pf)}/virtfn${vf}`
 }
 
@@ -59,7 +72,7 @@ export interface PfLocation {
 /** Find a PF; SRIOV_PF_NOT_FOUND with the path looked at when it is not there. */
 export async function locatePf(fs: HostFs, pf: string): Promise<PfLocation> {
   const dir = pfDevicePath(pf)
-  if (!isBdf(pf) && !(await fs.exists(`/sys/class/net/${pf}`))) {
+  if (!isBdf(pf) && !(await fs.exists(`/sys/class/net/${sysfsSegment('SR-IOV PF', pf)}`))) {
     throw new VirtlabError('SRIOV_PF_NOT_FOUND', `no network interface ${pf} on this host (/sys/class/net/${pf} is missing)`, {
       hint: 'Name the PF by its netdev (ip -br link) or its PCI address (lspci -D | grep -i ethernet), e.g. --set pf=0000:03:00.0.',
     })
@@ -84,11 +97,11 @@ export async function vfBdfOf(fs: HostFs, pf: string, vf: number): Promise<strin
 
 /** The PCI driver a device is bound to (its driver symlink), or undefined. */
 export function pciDriver(fs: HostFs, bdf: string): Promise<string | undefined> {
-  return linkName(fs, `/sys/bus/pci/devices/${bdf}/driver`)
+  return linkName(fs, `/sys/bus/pci/devices/${sysfsSegment('PCI address', bdf)}/driver`)
 }
 
 /** driver_override reads "(null)" when unset (sysfs_emit of a NULL string). */
 export async function driverOverride(fs: HostFs, bdf: string): Promise<string | undefined> {
-  const v = await readTrim(fs, `/sys/bus/pci/devices/${bdf}/driver_override`)
+  const v = await readTrim(fs, `/sys/bus/pci/devices/${sysfsSegment('PCI address', bdf)}/driver_override`)
   return v === undefined || v === '' || v === '(null)' ? undefined : v
 }

@@ -17,6 +17,7 @@ import type {LabModel, VdpaModel} from '../lab/model.js'
 import type {Action, Argv, Check, Step} from '../plan/step.js'
 import {token} from '../plan/tokens.js'
 import {type DeviceStepOptions, labNetns, sriovTailStepId} from './sriov.js'
+import {sysfsSegment} from './sysfs.js'
 
 export const LABS_REF_VDPA = 'docs/labs/vdpa.md#creating-the-device'
 
@@ -197,7 +198,7 @@ export function vdpaSteps(model: LabModel, opts: DeviceStepOptions): Step[] {
       undo: {kind: 'action', action: exec(['vdpa', 'dev', 'del', n])},
       ref: 'docs/labs/vdpa.md#creating-the-device',
     })
-    const sys = `/sys/bus/vdpa/devices/${n}`
+    const sys = `/sys/bus/vdpa/devices/${sysfsSegment('vDPA device name', n)}`
     add({
       id: id('sysfs'),
       title: `${n}: ${sys} appears`,

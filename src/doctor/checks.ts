@@ -10,7 +10,9 @@ import {
   moduleState, moduleSysName, readInt, readValue, tryRun,
 } from '../host/probe.js'
 import {LIBVIRTD_PIDFILE, OVS_CTL, runningPid} from '../host/daemons.js'
-import type {HugepagesModel, SriovModel, VmModel} from '../lab/model.js'
+import type {HugepagesModel, LabModel, SriovModel, VmModel} from '../lab/model.js'
+import {readJournal} from '../apply/journal.js'
+import {labLinks} from '../compile/links.js'
 import type {LabNeeds, Need} from './needs.js'
 import {type OsInfo, type PackageKey, installHint, packagesFor} from './packages.js'
 import type {CheckResult, CheckStatus, FixAction} from './types.js'
@@ -231,6 +233,10 @@ export async function checkHugepages(env: DoctorEnv): Promise<CheckResult> {
   }
   const key = String(want.sizeKiB)
   const label = sizeLabel(want.sizeKiB)
+  const memTotalKiB = (await meminfo(env.ctx.target.fs)).MemTotal
+  if (memTotalKiB !== undefined && want.count * want.sizeKiB > memTotalKiB) {
+    return conclude('hugepages', 'hugepages', need, 'hardware', {state: 'missing', detail: `the lab asks for ${want.count} x ${label} hugepages (${want.count * want.sizeKiB / 1024} MiB), more than this host's memory (MemTotal ${Math.floor(memTotalKiB / 1024)} MiB)`, fix: 'lower host.hugepages.count to what the lab\'s VMs and OVS-DPDK need'}, noLab)
+  }
   const global = facts.hugepages[key]
   if (global === undefined) {
     const fix = want.sizeKiB === 1048576
@@ -603,13 +609,41 @@ export async function checkIperf3(env: DoctorEnv, need: Need): Promise<CheckResu
 }
 
 export async function checkGuestTools(env: DoctorEnv, need: Need): Promise<CheckResult> {
+  // The initramfs is written in TypeScript (src/guest/cpio.ts): only busybox is taken from the host.
   const busybox = await env.which('busybox')
-  const cpio = await env.which('cpio')
-  const keys: PackageKey[] = []
-  if (!busybox) keys.push('busybox')
-  if (!cpio) keys.push('cpio')
-  const f: Finding = keys.length === 0
-    ? {state: 'ok', detail: `busybox (${busybox}) and cpio (${cpio}) present for the built-in guest's initramfs`}
-    : {state: 'missing', detail: `${keys.map((k) => (k === 'busybox' ? 'busybox' : 'cpio')).join(' and ')} missing: the built-in guest image cannot be built`, fix: installHint(env.os, keys), fixAction: pkgAction(env, keys)}
-  return conclude('guest-tools', 'built-in guest tools (busybox, cpio)', need, 'software', f, env.needs.lab === undefined)
+  const f: Finding = busybox
+    ? {state: 'ok', detail: `busybox (${busybox}) present for the built-in guest's initramfs`}
+    : {state: 'missing', detail: 'busybox missing: the built-in guest image cannot be built', fix: installHint(env.os, ['busybox']), fixAction: pkgAction(env, ['busybox'])}
+  return conclude('guest-tools', 'built-in guest tools (busybox)', need, 'software', f, env.needs.lab === undefined)
+}
+
+// ---- links the lab creates -------------------------------------------------------------------------
+
+/**
+ * Every link the lab creates must be free on the host, or created by this lab (its journal owns the
+ * step): virtlab never adopts, tags, addresses or deletes a link it did not create (`up` refuses the
+ * same names before any step runs).
+ */
+export async function checkLabLinks(env: DoctorEnv, model: LabModel): Promise<CheckResult> {
+  const read = await readJournal(env.ctx.target.fs, env.ctx.target.stateDir, model.name).catch(() => ({state: 'corrupt' as const}))
+  const owned = new Set(read.state === 'ok' ? read.journal.entries.map((e) => e.stepId) : [])
+  const taken: string[] = []
+  const unknown: string[] = []
+  let ours = 0
+  for (const link of labLinks(model)) {
+    const shown = await env.ctx.target.runner.run(['ip', 'link', 'show', 'dev', link.name], {allowFailure: true, timeoutMs: 10_000}).catch(() => undefined)
+    if (shown === undefined) {
+      unknown.push(link.name)
+      continue
+    }
+    if (shown.exitCode !== 0) continue
+    if (link.stepIds.some((id) => owned.has(id))) ours++
+    else taken.push(`${link.name} (${link.what})`)
+  }
+  const f: Finding = taken.length === 0 && unknown.length > 0
+    ? {state: 'note', detail: `could not run \`ip link show\` to check ${unknown.join(', ')}`, fix: 'install iproute2'}
+    : taken.length === 0
+    ? {state: 'ok', detail: `the lab's link names are free${ours > 0 ? ` (${ours} created by this lab, which is up)` : ''}`}
+    : {state: 'missing', detail: `already on this host and not created by this lab: ${taken.join(', ')}`, fix: 'rename the switch in the lab, or remove the link yourself if it is a leftover; virtlab never adopts a link it did not create'}
+  return conclude('links', 'link names free', 'required', 'software', f, false)
 }

@@ -83,6 +83,7 @@ export async function runDoctor(model: LabModel | undefined, ctx: Context, optio
   checks.push(await c.checkLibvirt(env, needs.libvirt))
   if (needs.xmlValidate) checks.push(await c.checkXmlValidate(env, needs.xmlValidate))
   if (needs.iperf3) checks.push(await c.checkIperf3(env, needs.iperf3))
+  if (model !== undefined) checks.push(await c.checkLabLinks(env, model))
   if (needs.guestTools) checks.push(await c.checkGuestTools(env, needs.guestTools))
   return {checks, facts, os, needs}
 }

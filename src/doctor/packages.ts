@@ -20,7 +20,7 @@ export interface OsInfo {
 /** A capability virtlab needs, mapped to packages per family. */
 export type PackageKey =
   | 'qemu' | 'qemu-utils' | 'ovs' | 'ovs-dpdk' | 'dpdk-mempool-ring' | 'libvirt' | 'xmllint'
-  | 'iperf3' | 'busybox' | 'cpio' | 'vdpa-tool' | 'testpmd'
+  | 'iperf3' | 'busybox' | 'vdpa-tool' | 'testpmd'
 
 /** '{abi}' is replaced by the host's DPDK ABI (librte-mempool-ring23 on Debian 12). */
 export const PACKAGE_MAP: Record<PackageKey, Record<Exclude<OsFamily, 'unknown'>, string[]>> = {
@@ -35,10 +35,51 @@ export const PACKAGE_MAP: Record<PackageKey, Record<Exclude<OsFamily, 'unknown'>
   xmllint: {debian: ['libxml2-utils'], fedora: ['libxml2']},
   iperf3: {debian: ['iperf3'], fedora: ['iperf3']},
   busybox: {debian: ['busybox-static'], fedora: ['busybox']},
-  cpio: {debian: ['cpio'], fedora: ['cpio']},
   'vdpa-tool': {debian: ['iproute2'], fedora: ['iproute']},
   // dpdk-testpmd (bench loopback, packet-rate tests): Debian ships it in dpdk-dev (checked on Debian 12); Fedora's dpdk package is assumed.
   testpmd: {debian: ['dpdk-dev'], fedora: ['dpdk']},
+}
+
+/**
+ * What the test suite needs on the host: `npm test` runs `virtlab doctor --fix --for-tests`, which
+ * installs whatever of this is missing (and does nothing when all of it is installed). The one
+ * place for it: a test that needs another host package adds it here, not to .ci/run.
+ *   - TEST_PACKAGE_KEYS: the lab capabilities the real tests use (mapped by PACKAGE_MAP);
+ *   - TEST_ONLY_PACKAGES: packages only the tests use, by family ('{abi}' as in PACKAGE_MAP).
+ */
+export const TEST_PACKAGE_KEYS: readonly PackageKey[] = [
+  'qemu', 'qemu-utils', 'ovs', 'ovs-dpdk', 'dpdk-mempool-ring', 'libvirt', 'xmllint', 'iperf3', 'busybox', 'vdpa-tool',
+  // dpdk-testpmd: test/e2e/loopback.test.ts (bench loopback)
+  'testpmd',
+]
+
+export const TEST_ONLY_PACKAGES: Record<Exclude<OsFamily, 'unknown'>, readonly string[]> = {
+  debian: [
+    // OVS-DPDK's vhost-user, virtio-user and tap PMDs (the real labs in test/e2e)
+    'librte-net-vhost{abi}', 'librte-net-virtio{abi}', 'librte-net-tap{abi}',
+    // test/guest/boot.test.ts lists the TypeScript-written initramfs with the system's cpio
+    'cpio',
+    // ip, ps/pgrep, modprobe/lsmod, dpkg-architecture, TLS roots for apt-get download
+    'iproute2', 'procps', 'kmod', 'dpkg-dev', 'ca-certificates',
+    // the SSH transport of the target-host seam (issue 9) against sshd on loopback
+    'openssh-server', 'openssh-client',
+    // the SSH transport's non-root tests run commands through sudo -n
+    'sudo',
+    // the chart layout test (SVG -> PNG with rsvg-convert) and the HTML report's screenshot test (headless Chromium)
+    'librsvg2-bin', 'chromium', 'fonts-dejavu-core',
+  ],
+  fedora: ['cpio', 'iproute', 'procps-ng', 'kmod', 'ca-certificates', 'openssh-server', 'openssh-clients', 'sudo', 'librsvg2-tools', 'chromium', 'dejavu-sans-fonts'],
+}
+
+/** Every package the test suite needs on this host ([] when the family is unknown). */
+export function testPackagesFor(os: OsInfo): string[] {
+  if (os.family === 'unknown') return []
+  const out = packagesFor(os, TEST_PACKAGE_KEYS)
+  for (const name of TEST_ONLY_PACKAGES[os.family]) {
+    const concrete = name.replace('{abi}', os.dpdkAbi ?? '23')
+    if (!out.includes(concrete)) out.push(concrete)
+  }
+  return out
 }
 
 /** DPDK ABI by distribution release, when no librte_mempool is installed to read it from. */

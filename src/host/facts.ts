@@ -20,8 +20,8 @@ export interface HostFacts {
   kernelRelease?: string | undefined
   /** QEMU version number ("7.2.22"), undefined when qemu-system-x86_64 is missing. */
   qemuVersion?: string | undefined
-  /** How `kvm` was decided (the measured probe, src/host/kvm-probe.ts). */
-  kvmProbe?: {reason: string; cached: boolean; kvmMs?: number | undefined; tcgMs?: number | undefined} | undefined
+  /** How `kvm` was decided (the measured probe, src/host/kvm-probe.ts); measured: false when no measurement exists (a dry run uses only the cache). */
+  kvmProbe?: {reason: string; cached: boolean; measured?: boolean; kvmMs?: number | undefined; tcgMs?: number | undefined} | undefined
   /** Hugepages per NUMA node ('0') and page size in KiB ('2048'). */
   hugepagesByNode?: Record<string, Record<string, {total: number; free: number}>>
   /** Entries in /sys/kernel/iommu_groups (0: no IOMMU). */

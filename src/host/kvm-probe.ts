@@ -263,7 +263,7 @@ export async function probeKvm(ctx: Context, options: KvmProbeOptions = {}): Pro
     }
   }
   if (options.cachedOnly) {
-    return {kvm: 'unusable', reason: 'not measured yet on this kernel and QEMU (run `virtlab doctor`): treated as unusable', cached: false, kernelRelease: release, qemuVersion: qemu, timings: undefined}
+    return {kvm: 'unusable', reason: 'accel: not yet measured on this kernel and QEMU (virtlab doctor measures it): treated as unusable', cached: false, kernelRelease: release, qemuVersion: qemu, timings: undefined}
   }
   ctx.operator.progress({type: 'info', title: 'Measuring KVM against TCG (two tiny guests each)'})
   const measurement = await measureKvm(ctx, {clock: options.clock, work: options.work})

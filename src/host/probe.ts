@@ -306,11 +306,11 @@ export async function gatherFacts(ctx: Context, options: GatherOptions = {}): Pr
     kvm = 'absent'
   } else if (mode === 'skip') {
     kvm = 'unusable'
-    kvmDetail = {reason: 'not probed (KVM probe skipped): treated as unusable', cached: false}
+    kvmDetail = {reason: 'not probed (KVM probe skipped): treated as unusable', cached: false, measured: false}
   } else {
     const probe = await probeKvm(ctx, {...options.kvmProbe, force: options.reprobeKvm ?? false, cachedOnly: mode === 'cached'})
     kvm = probe.kvm
-    kvmDetail = {reason: probe.reason, cached: probe.cached, kvmMs: probe.timings?.kvmWorkMs, tcgMs: probe.timings?.tcgWorkMs}
+    kvmDetail = {reason: probe.reason, cached: probe.cached, measured: probe.timings !== undefined, kvmMs: probe.timings?.kvmWorkMs, tcgMs: probe.timings?.tcgWorkMs}
   }
 
   const ovsInstalled = (await runner.which('ovs-vsctl')) !== undefined && (await runner.which('ovsdb-server')) !== undefined

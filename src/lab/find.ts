@@ -4,6 +4,7 @@
  */
 import * as path from 'node:path'
 
+import {oneLine} from './problems.js'
 import {isMap, parseDocument} from 'yaml'
 
 import {VirtlabError} from '../errors.js'
@@ -88,8 +89,8 @@ async function describe(file: string, fs: HostFs): Promise<string> {
     if (!isMap(doc.contents)) return '(not a lab: the top level is not a mapping)'
     const description = doc.get('description')
     if (doc.errors.length > 0) return '(invalid YAML)'
-    // eslint-disable-next-line no-control-regex -- control characters are exactly what this looks for
-    return typeof description === 'string' ? description.replace(/[\u0000-\u001f\u007f]/g, ' ') : ''
+    // One line; C0/C1 controls, bidi controls and non-characters escaped (\uXXXX): a terminal never acts on them.
+    return typeof description === 'string' ? oneLine(description.slice(0, 400)) : ''
   } catch {
     return '(invalid YAML)'
   }

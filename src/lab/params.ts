@@ -89,12 +89,23 @@ export function resolveParameters(lab: Record<string, unknown>, sets: Record<str
         continue
       }
       broken.add(name)
-      if (!isRecord(decl) || !('default' in decl)) continue
+      if (!isRecord(decl) || !Object.hasOwn(decl, 'default')) continue // the schema reports it
       const actual = typeOf(decl.default)
       const explicit = decl.type
-      if (explicit !== undefined && explicit !== 'string' && explicit !== 'integer' && explicit !== 'boolean') continue
+      if (explicit !== undefined && explicit !== 'string' && explicit !== 'integer' && explicit !== 'boolean') continue // the schema reports it
       const type: ParamType = (explicit as ParamType | undefined) ?? actual ?? 'string'
-      if (actual === undefined) continue // schema: default must be a string, an integer or a boolean
+      if (actual === undefined) {
+        // Floats, lists and mappings fail the schema; an integer beyond 2^53 (or 1e300) passes its
+        // "integer" type but is no usable value: report it here, never silently.
+        if (typeof decl.default === 'number' && Number.isInteger(decl.default)) {
+          sink.add([...path, 'default'], `default ${show(decl.default)} of parameter ${name} is not a safe integer`, `integers are at most ${Number.MAX_SAFE_INTEGER} in magnitude`)
+        }
+        continue
+      }
+      if (typeof decl.default === 'string' && decl.default.includes('@{')) {
+        sink.add([...path, 'default'], `default of parameter ${name} contains "@{"`, '"@{" starts an apply-time token, which only virtlab itself writes')
+        continue
+      }
       if (actual !== type) {
         sink.add([...path, 'default'], `default ${show(decl.default)} of parameter ${name} is not ${article(type)}`, `the parameter is declared type: ${type}; change the default or the type`)
         continue
@@ -107,7 +118,8 @@ export function resolveParameters(lab: Record<string, unknown>, sets: Record<str
   for (const [key, raw] of Object.entries(sets)) {
     const decl = declared.get(key)
     if (decl === undefined) {
-      const known = isRecord(section) && key in section
+      // Own keys only: "constructor" or "toString" are not parameters of every lab.
+      const known = isRecord(section) && Object.hasOwn(section, key)
       if (known) continue // declared but invalid: already reported
       const hint = names.length === 0 ? 'this lab declares no parameters' : `parameters of this lab: ${names.join(', ')}`
       if (isRecord(section)) sink.add(['parameters'], `--set ${key}: the lab has no parameter ${show(key)}${suggestion(key, names)}`, hint, 'key', ['parameters'])
@@ -115,6 +127,10 @@ export function resolveParameters(lab: Record<string, unknown>, sets: Record<str
       continue
     }
     const coerced = coerce(raw, decl.type)
+    if (!('error' in coerced) && typeof coerced.value === 'string' && coerced.value.includes('@{')) {
+      sink.add(['parameters', key], `--set ${key}: the value contains "@{"`, '"@{" starts an apply-time token, which only virtlab itself writes', 'key')
+      continue
+    }
     if ('error' in coerced) {
       sink.add(['parameters', key], `--set ${key}=${raw.length > 40 ? raw.slice(0, 36) + '...' : raw}: ${coerced.error}`, `parameter ${key} is ${article(decl.type)}`, 'key')
       continue

@@ -64,8 +64,19 @@ export interface ParsedLab {
 }
 
 /** Parse YAML text into a plain object, or report why not. */
+/** A line that starts a top-level key of a lab: a file without one is not a lab (and is not quoted in messages). */
+const LAB_KEY_LINE = /^(name|description|reference|parameters|host|switches|sriov|vdpa|vms|tests)[ \t]*:/m
+/** The top-level keys of a lab. */
+const LAB_KEYS = new Set(['name', 'description', 'reference', 'parameters', 'host', 'switches', 'sriov', 'vdpa', 'vms', 'tests'])
+
+/** Does this text look like a lab at all? When not, messages give positions only, never the file's content. */
+export function looksLikeLabText(text: string): boolean {
+  return LAB_KEY_LINE.test(text)
+}
+
 export function parseLabText(text: string, sink: ProblemSink): ParsedLab | undefined {
   const source = text.startsWith('\ufeff') ? text.slice(1) : text
+  const labLike = looksLikeLabText(source)
   const lineCounter = new LineCounter()
   const doc = parseDocument(source, {lineCounter, prettyErrors: false, uniqueKeys: true, strict: true, version: '1.2', schema: 'core', merge: false})
   const map = new SourceMap(doc, lineCounter)
@@ -73,6 +84,11 @@ export function parseLabText(text: string, sink: ProblemSink): ParsedLab | undef
     const offset = error.pos[0]
     const position = map.positionOfOffset(offset)
     const path = error.code === 'MULTIPLE_DOCS' ? [] : map.pathAtOffset(offset)
+    if (!labLike) {
+      // Not a lab (/etc/shadow given by mistake, or on purpose): the position and the kind of error only.
+      sink.at(position, [], `not a lab file: YAML syntax error (${error.code}) and none of the keys of a lab (name:, description:, vms:)`, 'give the path of a lab file; `virtlab init` writes one')
+      return
+    }
     sink.at(position, path, `YAML: ${error.message.split('\n')[0] ?? error.message}`, PARSE_HINTS[error.code] ?? 'check the YAML syntax near here')
   }
   for (const error of doc.errors) report(error)
@@ -87,6 +103,10 @@ export function parseLabText(text: string, sink: ProblemSink): ParsedLab | undef
   if (!isMap(contents)) {
     const kind = isSeq(contents) ? 'a list' : isAlias(contents) ? 'an alias' : 'a single value'
     sink.add([], `the top level of a lab file must be a mapping (name:, description:, vms:, ...), not ${kind}`, 'see `virtlab schema` or `virtlab init`')
+    return undefined
+  }
+  if (!contents.items.some((pair) => isPair(pair) && isScalar(pair.key) && LAB_KEYS.has(String(pair.key.value)))) {
+    sink.at({line: 1, column: 1}, [], `not a lab file: its top-level mapping has ${contents.items.length} key${contents.items.length === 1 ? '' : 's'}, none of them a key of a lab (name:, description:, vms:, ...)`, 'give the path of a lab file; `virtlab init` writes one, `virtlab schema` prints the format')
     return undefined
   }
   const converter = new Converter(doc, map, sink)

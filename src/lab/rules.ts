@@ -8,7 +8,8 @@
 import {deriveMac} from '../compile/ids.js'
 import type {PathSegment} from './locate.js'
 import {type ProblemSink, show, suggestion} from './problems.js'
-import {cpuRanges, type Ipv4Cidr, isMulticastMac, isZeroMac, MAX_MEMORY_MIB, memoryKiB, MIN_MEMORY_MIB, networkOf, normalizeMac, parseCidr, sameSubnet} from './units.js'
+import {checkEalArgs} from './eal.js'
+import {cpuRanges, type Ipv4Cidr, isMulticastMac, isZeroMac, MAX_MEMORY_MIB, memoryKiB, memoryMiB, MIN_MEMORY_MIB, networkOf, normalizeMac, parseCidr, sameSubnet} from './units.js'
 
 type Obj = Record<string, unknown>
 
@@ -366,6 +367,279 @@ export function checkRules(lab: Obj, sink: ProblemSink): void {
     const warmup = int(test, 'warmup') ?? 1
     if (warmup >= duration && ('warmup' in test || 'duration' in test)) {
       sink.add([...path, 'warmup' in test ? 'warmup' : 'duration'], `warmup (${warmup}s) must be shorter than duration (${duration}s)`, 'the warm-up seconds are excluded from each trial')
+    }
+  }
+
+  checkNoTokens(lab, sink)
+  checkLabName(lab, sink)
+  checkHostValues(lab, sink, {switches, vms, hasHugepages})
+  checkDevicesAndSwitches(lab, sink, {switches, vms, sriov, vdpa, switchInfo})
+}
+
+/** Apply-time tokens (@{kind:...}) come from the compiler only: no lab value may contain "@{". */
+function checkNoTokens(lab: Obj, sink: ProblemSink): void {
+  const visit = (value: unknown, path: PathSegment[]): void => {
+    if (typeof value === 'string') {
+      if (value.includes('@{')) sink.add(path, `${label(path)} contains "@{"`, '"@{" starts an apply-time token, which only virtlab itself writes; remove it')
+      return
+    }
+    if (Array.isArray(value)) value.forEach((item, index) => visit(item, [...path, index]))
+    else if (isObj(value)) for (const [key, item] of Object.entries(value)) if (!(path.length === 0 && key === 'parameters')) visit(item, [...path, key])
+  }
+  visit(lab, [])
+}
+
+function label(path: readonly PathSegment[]): string {
+  const last = [...path].reverse().find((s) => typeof s === 'string')
+  return typeof last === 'string' ? last : 'the value'
+}
+
+/**
+ * Entries of virtlab's state directory (/var/lib/virtlab): per-lab state lives in <stateDir>/<lab>,
+ * so a lab may not be named after one of virtlab's own entries (the image cache, the KVM probe's
+ * scratch directory) or a name kept for them.
+ */
+export const RESERVED_LAB_NAMES = ['images', 'cache', 'kvm-probe', 'downloads', 'locks', 'lock', 'journals', 'journal', 'results', 'tmp', 'hosts', 'state', 'run'] as const
+
+export function isReservedLabName(name: string): boolean {
+  return (RESERVED_LAB_NAMES as readonly string[]).includes(name)
+}
+
+function checkLabName(lab: Obj, sink: ProblemSink): void {
+  const name = str(lab, 'name')
+  if (name !== undefined && (RESERVED_LAB_NAMES as readonly string[]).includes(name)) {
+    sink.add(['name'], `lab name ${show(name)} is reserved (virtlab keeps its own ${show(name)} entry in its state directory)`, `reserved names: ${RESERVED_LAB_NAMES.join(', ')}; choose another name`)
+  }
+}
+
+const EAL_ITEM = /^(--?)?[A-Za-z0-9][A-Za-z0-9_=.,:*/-]{0,127}$/
+
+/** Standard hugetlbfs mount points (a lab may also mount under its own run directory). */
+const STANDARD_HUGETLBFS = /^\/(dev\/hugepages(1G|2M|-1G|-2M|_1G|_2M)?|mnt\/huge(pages)?([-_]?[A-Za-z0-9]{1,16})?)$/
+/** Hugepage memory a lab may reserve at most (MiB): the largest VM virtlab accepts. */
+export const MAX_HUGEPAGES_MIB = MAX_MEMORY_MIB
+
+/** Where a lab may mount hugetlbfs: a standard location, or under its own run directory (/run/virtlab/<lab>/...). */
+export function hugetlbfsMountProblem(mount: string, lab: string | undefined): string | undefined {
+  if (STANDARD_HUGETLBFS.test(mount)) return undefined
+  if (lab !== undefined && new RegExp(`^/run/virtlab/${lab}/[A-Za-z0-9_-]{1,32}$`).test(mount)) return undefined
+  return `hugetlbfs mount point ${show(mount)} is not a standard hugetlbfs location or under the lab's run directory`
+}
+
+function mountHint(lab: string | undefined): string {
+  return `use /dev/hugepages (2M), /dev/hugepages1G (1G), /mnt/huge...${lab === undefined ? '' : `, or /run/virtlab/${lab}/<dir>`}`
+}
+
+function checkHostValues(lab: Obj, sink: ProblemSink, ctx: {switches: [Obj, number][]; vms: [Obj, number][]; hasHugepages: boolean}): void {
+  const name = str(lab, 'name')
+  const host = isObj(lab.host) ? lab.host : undefined
+  const hp = host !== undefined && isObj(host.hugepages) ? host.hugepages : undefined
+  const size = hp === undefined ? undefined : (str(hp, 'size') ?? '2M')
+  const pageMiB = size === '1G' ? 1024 : 2
+  if (hp !== undefined) {
+    const mount = str(hp, 'mount')
+    if (mount !== undefined) {
+      const problem = hugetlbfsMountProblem(mount, name)
+      if (problem !== undefined) sink.add(['host', 'hugepages', 'mount'], problem, mountHint(name))
+      else if ((mount === '/dev/hugepages' && size === '1G') || (mount === '/dev/hugepages1G' && size === '2M')) {
+        sink.add(['host', 'hugepages', 'mount'], `${mount} is the standard mount for ${size === '1G' ? '2M' : '1G'} pages, not ${size}`, size === '1G' ? 'use /dev/hugepages1G for 1G pages' : 'use /dev/hugepages for 2M pages')
+      }
+    }
+    const count = int(hp, 'count')
+    if (count !== undefined && count <= 65536 && count * pageMiB > MAX_HUGEPAGES_MIB) {
+      sink.add(['host', 'hugepages', 'count'], `${count} x ${size} hugepages is ${formatMiB(count * pageMiB)}, more than virtlab reserves for a lab (at most ${formatMiB(MAX_HUGEPAGES_MIB)})`, 'reserve what the lab\'s VMs and OVS-DPDK need')
+    }
+  }
+  for (const [sw, index] of ctx.switches) {
+    const dpdk = isObj(sw.dpdk) ? sw.dpdk : undefined
+    if (dpdk === undefined) continue
+    const dir = str(dpdk, 'hugepageDir')
+    if (dir !== undefined) {
+      const problem = hugetlbfsMountProblem(dir, name)
+      if (problem !== undefined) sink.add(['switches', index, 'dpdk', 'hugepageDir'], problem, mountHint(name))
+    }
+    for (const key of ['lcoreMask', 'pmdCpuMask']) {
+      const mask = str(dpdk, key)
+      if (mask !== undefined && /^0x0+$/.test(mask)) sink.add(['switches', index, 'dpdk', key], `${key} ${mask} selects no CPU`, 'set at least one bit, e.g. 0x2')
+    }
+    const extra = dpdk.extraArgs
+    // Only lists the schema accepted item by item (its pattern rejects shell characters first).
+    if (Array.isArray(extra) && extra.every((a) => typeof a === 'string')) {
+      for (const problem of checkEalArgs(extra as string[])) {
+        if (EAL_ITEM.test(extra[problem.index] as string)) sink.add(['switches', index, 'dpdk', 'extraArgs', problem.index], problem.message, problem.hint)
+      }
+    }
+  }
+  // Enough hugepages for what uses them: hugepage-backed VMs and OVS-DPDK's socket memory.
+  if (hp !== undefined) {
+    const count = int(hp, 'count')
+    let need = 0
+    const users: string[] = []
+    for (const [vm, index] of ctx.vms) {
+      if (str(vm, 'memoryBacking') !== 'hugepages') continue
+      const memory = str(vm, 'memory') ?? '512M'
+      const mib = memoryMiB(memory)
+      if (mib === undefined) continue
+      if (size === '1G' && mib % 1024 !== 0) {
+        sink.add(['vms', index, 'memory'], `memory ${show(memory)} is not a whole number of 1G hugepages`, 'use a multiple of 1G (e.g. 1G, 2G), or size: 2M pages')
+      }
+      need += Math.ceil(mib / pageMiB) * pageMiB
+      users.push(`${str(vm, 'name') ?? `vms[${index}]`} ${memory}`)
+    }
+    const socketMem = ctx.switches.flatMap(([sw]) => {
+      if (str(sw, 'type') !== 'ovs' || str(sw, 'datapath') !== 'netdev') return []
+      const text = isObj(sw.dpdk) ? str(sw.dpdk, 'socketMem') ?? '512' : '512'
+      return /^[0-9]{1,6}(,[0-9]{1,6}){0,7}$/.test(text) ? [text.split(',').reduce((a, b) => a + Number(b), 0)] : []
+    })
+    if (socketMem.length > 0) {
+      const most = Math.max(...socketMem)
+      need += most
+      users.push(`OVS-DPDK socket-mem ${most}M`)
+    }
+    if (count !== undefined && count * pageMiB < need) {
+      sink.add(['host', 'hugepages', 'count'], `${count} x ${size} hugepages (${formatMiB(count * pageMiB)}) are fewer than the lab uses (${formatMiB(need)}: ${users.join(', ')})`, `raise count to at least ${Math.ceil(need / pageMiB)}`)
+    }
+  }
+}
+
+function formatMiB(mib: number): string {
+  if (mib >= 1024 * 1024 && mib % (1024 * 1024) === 0) return `${mib / (1024 * 1024)} TiB`
+  if (mib >= 1024 && mib % 1024 === 0) return `${mib / 1024} GiB`
+  return `${mib} MiB`
+}
+
+/** Link names the host or OVS already has, which a lab's switch may never take. */
+const HOST_LINK_NAMES = new Set(['lo', 'ovs-system', 'ovs-netdev'])
+
+function checkDevicesAndSwitches(lab: Obj, sink: ProblemSink, ctx: {switches: [Obj, number][]; vms: [Obj, number][]; sriov: [Obj, number][]; vdpa: [Obj, number][]; switchInfo: Map<string, SwitchInfo>}): void {
+  const switchNames = new Set(ctx.switches.flatMap(([sw]) => (str(sw, 'name') === undefined ? [] : [str(sw, 'name') as string])))
+  const uplinks = new Map<string, number>()
+  const pcis = new Map<string, string>()
+  const dpdkSeen: {mode: string; json: string; index: number}[] = []
+  for (const [sw, index] of ctx.switches) {
+    const path = ['switches', index]
+    const name = str(sw, 'name')
+    const type = str(sw, 'type')
+    const datapath = str(sw, 'datapath') ?? 'system'
+    if (name !== undefined && HOST_LINK_NAMES.has(name)) sink.add([...path, 'name'], `switch name ${show(name)} is a link the host or OVS owns`, 'choose another name')
+    if (type === 'ovs' && datapath === 'netdev' && str(sw, 'address') !== undefined) {
+      sink.add([...path, 'address'], 'an address on a netdev (OVS-DPDK) switch is not supported', 'put the address on a linux-bridge or an OVS switch with datapath system, or remove it')
+    }
+    const uplink = str(sw, 'uplink')
+    if (uplink !== undefined) {
+      if (uplink === name) sink.add([...path, 'uplink'], `switch ${show(name)} cannot be its own uplink`, 'name a host interface')
+      else if (switchNames.has(uplink)) sink.add([...path, 'uplink'], `uplink ${show(uplink)} is a switch of this lab`, 'an uplink is a host interface the lab does not create')
+      else if (HOST_LINK_NAMES.has(uplink)) sink.add([...path, 'uplink'], `uplink ${show(uplink)} cannot be enslaved to a switch`, 'name a physical or virtual host interface')
+      const first = uplinks.get(uplink)
+      if (first !== undefined) sink.add([...path, 'uplink'], `uplink ${show(uplink)} is also the uplink of switches[${first}]`, 'an interface can join one switch only')
+      else uplinks.set(uplink, index)
+    }
+    for (const [port, j] of items(sw.physicalPorts)) {
+      const pci = str(port, 'pci')?.toLowerCase()
+      const portName = str(port, 'name')
+      if (portName !== undefined && switchNames.has(portName)) sink.add([...path, 'physicalPorts', j, 'name'], `physical port name ${show(portName)} is a switch of this lab`, 'give the port its own name')
+      if (pci === undefined) continue
+      const first = pcis.get(pci)
+      if (first !== undefined) sink.add([...path, 'physicalPorts', j, 'pci'], `PCI device ${pci} is also used by ${first}`, 'a device can be one port only')
+      else pcis.set(pci, where([...path, 'physicalPorts', j]))
+    }
+    if (type === 'ovs' && datapath === 'netdev') {
+      const dpdk = isObj(sw.dpdk) ? sw.dpdk : {}
+      const effective = {socketMem: str(dpdk, 'socketMem') ?? '512', lcoreMask: str(dpdk, 'lcoreMask'), pmdCpuMask: str(dpdk, 'pmdCpuMask'), perPortMemory: dpdk.perPortMemory ?? true, extraArgs: dpdk.extraArgs ?? [], hugepageDir: str(dpdk, 'hugepageDir')}
+      const mode = str(sw, 'ovs') ?? 'auto'
+      const json = JSON.stringify(effective)
+      const clash = dpdkSeen.find((d) => d.json !== json && (d.mode === mode || d.mode === 'auto' || mode === 'auto'))
+      if (clash !== undefined) sink.add('dpdk' in sw ? [...path, 'dpdk'] : [...path, 'datapath'], `switches[${clash.index}] and this switch may share one OVS-DPDK instance but give different dpdk settings`, 'give the same dpdk block on each netdev switch (or put them on different OVS instances: ovs: system / private)')
+      dpdkSeen.push({mode, json, index})
+    }
+  }
+
+  // SR-IOV
+  const pfs = new Map<string, number>()
+  const vfDriver = new Map<string, string>()
+  const vfMacs = new Map<string, string>()
+  for (const [pf, index] of ctx.sriov) {
+    const device = str(pf, 'pf')
+    if (device !== undefined) {
+      const key = device.toLowerCase()
+      const first = pfs.get(key)
+      if (first !== undefined) sink.add(['sriov', index, 'pf'], `PF ${show(device)} is also configured by sriov[${first}]`, 'configure all VFs of a PF in one sriov entry')
+      else pfs.set(key, index)
+      if (switchNames.has(device)) sink.add(['sriov', index, 'pf'], `PF ${show(device)} is a switch of this lab`, 'name the physical function of an SR-IOV NIC')
+    }
+    const pfName = str(pf, 'name')
+    for (const [vf, j] of items(pf.vf)) {
+      const vfPath = ['sriov', index, 'vf', j]
+      const min = int(vf, 'minTxRate')
+      const max = int(vf, 'maxTxRate')
+      if (min !== undefined && max !== undefined && max !== 0 && min > max) {
+        sink.add([...vfPath, 'minTxRate'], `minTxRate ${min} is above maxTxRate ${max}`, 'min_tx_rate must not exceed max_tx_rate (ip-link(8)); 0 means no limit')
+      }
+      const vfSwitch = str(vf, 'switch')
+      const info = vfSwitch === undefined ? undefined : ctx.switchInfo.get(vfSwitch)
+      if (info !== undefined && info.type !== undefined && info.type !== 'ovs' && str(vf, 'driver') === 'host') {
+        sink.add([...vfPath, 'switch'], `a VF can join an OVS switch only (${show(vfSwitch)} is a ${info.type})`, 'use type: ovs for the switch')
+      }
+      const vfIndex = int(vf, 'index')
+      if (pfName !== undefined && vfIndex !== undefined) {
+        vfDriver.set(`${pfName}/${vfIndex}`, str(vf, 'driver') ?? 'vfio-pci')
+        const mac = str(vf, 'mac')
+        if (mac !== undefined) vfMacs.set(`${pfName}/${vfIndex}`, mac)
+      }
+    }
+  }
+
+  // vDPA
+  const vdpaDriver = new Map<string, string>()
+  const vdpaMacs = new Map<string, string>()
+  for (const [device, index] of ctx.vdpa) {
+    const path = ['vdpa', index]
+    const mgmtdev = str(device, 'mgmtdev')
+    const driver = str(device, 'driver') ?? 'vhost_vdpa'
+    const maxVqp = int(device, 'maxVqp')
+    if (mgmtdev === 'vdpasim_net' && maxVqp !== undefined && maxVqp > 1) {
+      sink.add([...path, 'maxVqp'], `the vdpasim_net simulator has one queue pair; maxVqp ${maxVqp} is refused by the kernel`, 'use maxVqp: 1 (or leave it out) with vdpasim_net; multiqueue needs a hardware mgmtdev')
+    }
+    if (driver === 'vhost_vdpa' && str(device, 'address') !== undefined) {
+      sink.add([...path, 'address'], 'address is for driver virtio_vdpa (a host netdev); a vhost_vdpa device belongs to a guest', 'put the address on the VM\'s NIC, or use driver: virtio_vdpa')
+    }
+    const name = str(device, 'name')
+    if (name !== undefined) vdpaDriver.set(name, driver)
+    const mac = str(device, 'mac')
+    if (name !== undefined && mac !== undefined) vdpaMacs.set(name, mac)
+  }
+
+  for (const [vm, vmIndex] of ctx.vms) {
+    const image = isObj(vm.image) ? vm.image : undefined
+    const imagePath = image !== undefined && image.type === 'cloud' ? str(image, 'path') : undefined
+    if (imagePath !== undefined && /^\/(?!.*\/\.{1,2}(\/|$))/.test(imagePath)) {
+      // qemu-img reads it as the overlay's qcow2 backing file, as root.
+      if (/^\/(proc|sys|dev|etc|run|boot)(\/|$)/.test(imagePath) || /^\/var\/lib\/virtlab(\/|$)/.test(imagePath)) {
+        sink.add(['vms', vmIndex, 'image', 'path'], `cloud image ${show(imagePath)} is in a system or virtlab directory`, 'keep cloud images in a directory of their own, e.g. /var/lib/images/debian.qcow2')
+      } else if (!/\.(qcow2|img)$/.test(imagePath)) {
+        sink.add(['vms', vmIndex, 'image', 'path'], `cloud image ${show(imagePath)} is not a .qcow2 or .img file`, 'virtlab boots qcow2 cloud images (e.g. debian-12-genericcloud-amd64.qcow2)')
+      }
+    }
+    for (const [nic, nicIndex] of items(vm.nics)) {
+      const nicPath = ['vms', vmIndex, 'nics', nicIndex]
+      const vd = isObj(nic.vdpa) ? str(nic.vdpa, 'device') : undefined
+      const driver = vd === undefined ? undefined : vdpaDriver.get(vd)
+      if (nic.backend === 'vdpa' && driver !== undefined && driver !== 'vhost_vdpa') {
+        sink.add([...nicPath, 'vdpa', 'device'], `vDPA device ${show(vd)} is bound to ${driver}, so the host kernel owns it`, 'set driver: vhost_vdpa on the device to give it to a VM')
+      }
+      const nicMac = str(nic, 'mac')
+      const vdpaMac = vd === undefined ? undefined : vdpaMacs.get(vd)
+      if (nic.backend === 'vdpa' && nicMac !== undefined && vdpaMac !== undefined && nicMac.toLowerCase() !== vdpaMac.toLowerCase()) {
+        sink.add([...nicPath, 'mac'], `this mac would be ignored: the guest sees vDPA device ${show(vd)}'s mac ${vdpaMac.toLowerCase()}`, 'give the mac in one place: on the vDPA device')
+      }
+      const sr = isObj(nic.sriov) ? nic.sriov : undefined
+      const vfMac = sr === undefined ? undefined : vfMacs.get(`${str(sr, 'pf')}/${int(sr, 'vf')}`)
+      if (nic.backend === 'sriov-vf' && nicMac !== undefined && vfMac !== undefined && nicMac.toLowerCase() !== vfMac.toLowerCase()) {
+        sink.add([...nicPath, 'mac'], `this mac would be ignored: the guest sees the VF's mac ${vfMac.toLowerCase()} (sriov section)`, 'give the mac in one place: on the VF under sriov:')
+      }
+      if (nic.backend === 'sriov-vf' && sr !== undefined && vfDriver.get(`${str(sr, 'pf')}/${int(sr, 'vf')}`) === 'host') {
+        sink.add([...nicPath, 'sriov', 'vf'], `VF ${int(sr, 'vf')} of ${show(str(sr, 'pf'))} is configured with driver: host, so it cannot be passed to a guest`, 'set driver: vfio-pci on that VF (the default)')
+      }
     }
   }
 }

@@ -25,7 +25,7 @@ const PATTERN_HINTS: Record<string, string> = {
   '^[a-z0-9_-]{1,56}$': 'a kernel module name: lower-case letters, digits, "_" and "-"',
   '^[a-z][a-z0-9_-]{0,30}$': 'lower-case letters, digits, "_" and "-", starting with a letter, at most 31 characters',
   '^[a-z_][a-z0-9_-]{0,31}$': 'a Unix user name: lower-case letters, digits, "_" and "-"',
-  '^--?[A-Za-z0-9][A-Za-z0-9_=.,:/-]{0,127}$': 'one EAL option such as --no-pci or --log-level=8 (no spaces or shell characters)',
+  '^(--?)?[A-Za-z0-9][A-Za-z0-9_=.,:*/-]{0,127}$': 'one EAL option such as --log-level=8, or the value after an option (no spaces or shell characters)',
   '^[a-z][a-z0-9_]{0,31}$': 'lower-case letters, digits and "_", starting with a letter',
 }
 

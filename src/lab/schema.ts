@@ -13,19 +13,25 @@ const strict = {additionalProperties: false} as const
 /** A lab or VM name: lower-case, starts with a letter, usable in netns, domain and file names. */
 export const Name = Type.String({pattern: '^[a-z][a-z0-9-]{0,22}$', description: 'lower-case letters, digits and "-", starting with a letter, at most 23 characters'})
 /** A Linux interface name: at most 15 bytes, no "/", no whitespace, not "." or "..". */
-export const IfName = Type.String({pattern: '^(?!\\.{1,2}$)[A-Za-z0-9_.-]{1,15}$', description: 'a Linux interface name (at most 15 characters: letters, digits, "_", ".", "-")'})
+export const IfName = Type.String({pattern: '^(?!\\.{1,2}$)[A-Za-z0-9_.][A-Za-z0-9_.-]{0,14}$', description: 'a Linux interface name (at most 15 characters: letters, digits, "_", ".", "-"; not starting with "-")'})
 export const Mac = Type.String({pattern: '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$', description: 'a MAC address such as 52:54:00:12:34:56'})
 export const PciAddress = Type.String({pattern: '^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7]$', description: 'a PCI address such as 0000:03:00.0'})
 export const Cidr = Type.String({pattern: '^(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}/([0-9]|[12][0-9]|3[0-2])$', description: 'an IPv4 address with prefix length, such as 10.99.0.1/24'})
 export const CpuList = Type.String({pattern: '^[0-9]{1,4}(-[0-9]{1,4})?(,[0-9]{1,4}(-[0-9]{1,4})?)*$', description: 'a CPU list such as "1" or "2-3,6"'})
 export const HexMask = Type.String({pattern: '^0x[0-9a-fA-F]{1,64}$', description: 'a hexadecimal CPU mask such as 0x2'})
 export const MemorySize = Type.String({pattern: '^[1-9][0-9]{0,7}(K|M|G)(iB)?$', description: 'a memory size such as 512M, 2G or 1048576K'})
-/** An absolute host path: no newline, no NUL, no "..", no shell-special characters. */
-export const HostPath = Type.String({pattern: '^/(?!.*(^|/)\\.\\.(/|$))[A-Za-z0-9_./+@:-]{0,4095}$', description: 'an absolute path without "..", spaces or shell characters'})
+/** An absolute, normalized host path: no "." or ".." segment, no "//", no newline, no NUL, no shell-special characters. */
+export const HostPath = Type.String({pattern: '^(?!.*/\\.{1,2}(/|$))(?!.*//)/[A-Za-z0-9_./+@:-]{0,4095}$', description: 'an absolute path without "." or ".." segments, "//", spaces or shell characters'})
+/** A device node the lab needs: a normalized /dev path of a kind virtlab knows. */
+export const DevicePath = Type.String({pattern: '^/dev/(kvm|net/tun|vhost-net|vhost-vsock|vhost-vdpa-[0-9]{1,4}|vfio/vfio|vfio/[0-9]{1,4}|vduse/control|uio[0-9]{1,4})$', description: 'a device node: /dev/kvm, /dev/net/tun, /dev/vhost-net, /dev/vhost-vsock, /dev/vhost-vdpa-N, /dev/vfio/vfio, /dev/vfio/N, /dev/vduse/control or /dev/uioN'})
 export const ModuleName = Type.String({pattern: '^[a-z0-9_-]{1,56}$'})
 export const ParamName = Type.String({pattern: '^[a-z][a-z0-9_]{0,31}$'})
-/** A free-text label (descriptions): one line, no control characters. */
-export const Text = Type.String({pattern: '^[^\\u0000-\\u001f\\u007f]*$', maxLength: 400})
+/**
+ * A free-text label (descriptions): one line; no C0/C1 control characters, no line/paragraph
+ * separators, no bidi controls (a terminal or an editor would act on them), nothing XML cannot
+ * hold (U+FFFE, U+FFFF, lone surrogates). ("@{" is refused in every lab value by the rules.)
+ */
+export const Text = Type.String({pattern: '^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u200e\\u200f\\u061c\\u202a-\\u202e\\u2066-\\u2069\\ufffe\\uffff\\ud800-\\udfff]*$', maxLength: 400, description: 'one line of text without control, bidi or non-characters'})
 
 const Int = (minimum: number, maximum: number, extra: Record<string, unknown> = {}) => Type.Integer({minimum, maximum, ...extra})
 
@@ -49,7 +55,7 @@ export const Hugepages = Type.Object({
 export const HostPrep = Type.Object({
   hugepages: Type.Optional(Hugepages),
   modules: Type.Optional(Type.Array(ModuleName, {maxItems: 32, description: 'kernel modules that must be loaded'})),
-  devices: Type.Optional(Type.Array(HostPath, {maxItems: 32, description: 'device nodes that must exist, e.g. /dev/vhost-net'})),
+  devices: Type.Optional(Type.Array(DevicePath, {maxItems: 32, description: 'device nodes that must exist, e.g. /dev/vhost-net'})),
   iommu: Type.Optional(Type.Union([Type.Literal('required'), Type.Literal('optional')], {default: 'optional'})),
   isolation: Type.Optional(Type.Union([Type.Literal('netns'), Type.Literal('host')], {default: 'netns', description: 'netns: host-side endpoints live in a namespace the lab owns'})),
 }, strict)
@@ -61,7 +67,7 @@ export const DpdkConfig = Type.Object({
   lcoreMask: Type.Optional(HexMask),
   pmdCpuMask: Type.Optional(HexMask),
   perPortMemory: Type.Optional(Type.Boolean({default: true})),
-  extraArgs: Type.Optional(Type.Array(Type.String({pattern: '^--?[A-Za-z0-9][A-Za-z0-9_=.,:/-]{0,127}$'}), {maxItems: 16, description: 'extra EAL arguments (dpdk-extra)'})),
+  extraArgs: Type.Optional(Type.Array(Type.String({pattern: '^(--?)?[A-Za-z0-9][A-Za-z0-9_=.,:*/-]{0,127}$'}), {maxItems: 16, description: 'extra EAL arguments (dpdk-extra) from an allow-list: --log-level, -n, -r, --iova-mode, --vfio-intr, --socket-limit, --base-virtaddr, --no-telemetry, --single-file-segments, --legacy-mem, --match-allocations, --no-hpet, --no-shconf, --in-memory, --huge-unlink'})),
   hugepageDir: Type.Optional(HostPath),
 }, strict)
 
@@ -114,7 +120,7 @@ export const SriovPf = Type.Object({
 
 export const VdpaDevice = Type.Object({
   name: Type.String({pattern: '^[a-z][a-z0-9_-]{0,30}$'}),
-  mgmtdev: Type.String({pattern: '^(vdpasim_net|vduse|(pci/[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7])|(auxiliary/[A-Za-z0-9_.]{1,64}))$', description: 'vdpasim_net, pci/<BDF> or auxiliary/<name>'}),
+  mgmtdev: Type.String({pattern: '^(vdpasim_net|vduse|(pci/[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7])|(auxiliary/mlx5_core\\.sf\\.[0-9]{1,6}))$', description: 'vdpasim_net, vduse, pci/<BDF> or auxiliary/mlx5_core.sf.<n>'}),
   mac: Type.Optional(Mac),
   maxVqp: Type.Optional(Int(1, 256)),
   mtu: Type.Optional(Int(68, 9216)),

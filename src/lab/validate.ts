@@ -32,6 +32,11 @@ export function validateLabText(text: string, file: string, sets: Record<string,
   const {value, origins, unresolved} = substitute(parsed.value, params, sink)
   checkSchema(value, {sink, map: parsed.map, text: parsed.source, origins, skip: unresolved})
   checkRules(value, sink)
+  // A value that was not validated never reaches the compiler: a reference the substitution could
+  // not resolve must have been reported (its parameter's declaration, or the reference itself).
+  if (sink.problems.length === 0) {
+    for (const path of unresolved) sink.at({line: 1, column: 1}, [], `internal: the parameter reference at ${path} was not resolved`, 'check the parameters: section')
+  }
   const problems = sink.sorted()
   if (problems.length > 0) return {problems}
   return {model: buildModel(value as unknown as Lab, file, parameterValues(params.declared)), problems: []}

@@ -33,6 +33,8 @@ export function describeCheck(c: Check): string {
     case 'exec-stdout': return `\`${quoteArgv(c.argv)}\` prints /${c.pattern}/`
     case 'file-exists': return `${c.path} exists`
     case 'file-equals': return `${c.path} contains ${JSON.stringify(c.value)}`
+    case 'dir-empty': return `${c.path} is absent or an empty directory`
+    case 'mounted': return `${c.path} is a ${c.fstype} mount (/proc/mounts)`
     case 'not': return `not (${describeCheck(c.check)})`
     case 'all': return c.checks.map(describeCheck).join(' and ')
     case 'any': return c.checks.map(describeCheck).join(' or ')
@@ -59,6 +61,7 @@ function stepText(s: Step, n: number, width: number): string[] {
   const lines = [`${String(n).padStart(width)}. [${s.phase}] ${s.title}  (${s.id})`]
   lines.push(field('do:', describeAction(s.action)))
   if (s.check !== undefined) lines.push(field('skip if:', describeCheck(s.check)))
+  if (s.refuseIf !== undefined) lines.push(field('refuse if:', `${describeCheck(s.refuseIf.check)} (and this lab did not create it): ${s.refuseIf.code}`))
   const undo = describeUndo(s.undo)
   lines.push(field('undo:', undo[0] ?? 'none'))
   for (const more of undo.slice(1)) lines.push(field('', more))
@@ -73,7 +76,8 @@ export function renderPlanText(plan: Plan): string {
     `virtlab plan for lab ${plan.lab} (driver: ${plan.driver})`,
     `  netns:    ${plan.netns ?? 'none (host isolation: endpoints in the host namespace)'}`,
     `  run dir:  ${plan.runDir}`,
-    `  degraded: ${plan.degraded.length === 0 ? 'no (the lab runs as written)' : plan.degraded.join('; ')}`,
+    // The labels start with "degraded: " themselves; the field name is not repeated.
+    `  degraded: ${plan.degraded.length === 0 ? 'no (the lab runs as written)' : plan.degraded.map((d) => d.replace(/^degraded:\s*/i, '')).join('; ')}`,
   ]
   if (plan.notes.length > 0) {
     lines.push('  notes:')

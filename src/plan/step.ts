@@ -34,6 +34,10 @@ export type Check =
   | {kind: 'file-exists'; path: string}
   /** True when the file's trimmed content equals the value. */
   | {kind: 'file-equals'; path: string; value: string}
+  /** True when the path is absent or an empty directory. */
+  | {kind: 'dir-empty'; path: string}
+  /** True when /proc/mounts (of the target) lists a mount of that type on exactly that mount point. */
+  | {kind: 'mounted'; path: string; fstype: string}
   | {kind: 'not'; check: Check}
   | {kind: 'all'; checks: Check[]}
   | {kind: 'any'; checks: Check[]}
@@ -62,6 +66,14 @@ export type Phase =
   | 'vm'        // domains / QEMU processes
   | 'guest'     // guest readiness, addresses
 
+export interface Refusal {
+  check: Check
+  /** Stable error code and message, e.g. LINK_EXISTS "link eth0 already exists on this host". */
+  code: string
+  message: string
+  hint: string
+}
+
 export interface Step {
   /** Stable id, unique in the plan: 'netns', 'ovs:bridge:br0', 'vm:vm1:start'. */
   id: string
@@ -70,6 +82,11 @@ export interface Step {
   action: Action
   /** When it holds before the step runs, the step is skipped (and, not created by us, never undone). */
   check?: Check
+  /**
+   * When it holds before a step this lab's journal does not own, `up` refuses the whole plan before
+   * running anything (virtlab never adopts what it did not create: a host link named like a switch).
+   */
+  refuseIf?: Refusal
   undo: Undo
   /** Ids of steps that must complete first. Steps with no path between them may run in parallel. */
   dependsOn: string[]

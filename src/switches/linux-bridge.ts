@@ -8,7 +8,7 @@
 import type {SwitchModel} from '../lab/model.js'
 import type {Step} from '../plan/step.js'
 import {assertArgSafe, type CompileEnv, names} from '../compile/context.js'
-import {exec, execMatches, ipIn, linkExists, linkUpStep, NO_UNDO, reEscape, step, undoExec} from '../compile/steps.js'
+import {exec, execMatches, ipIn, linkUpStep, NO_UNDO, reEscape, refuseExistingLink, step, undoExec} from '../compile/steps.js'
 import {linkAliasTag} from '../compile/ids.js'
 
 const REF = 'docs/labs/vhost-net.md#the-linux-bridge'
@@ -33,7 +33,7 @@ export function linuxBridgeSteps(env: CompileEnv, sw: SwitchModel, switchIndex: 
       phase: 'switch',
       // One `ip -batch` run: only a bridge virtlab creates gets the tag (`down --force` finds it by it).
       action: exec(['ip', '-batch', '-'], {input: `link add name ${br} type bridge\nlink set dev ${br} alias ${linkAliasTag(env.lab.name)}\n`}),
-      check: linkExists(undefined, br),
+      refuseIf: refuseExistingLink(undefined, br, `switch ${br}: a link named`),
       undo: undoExec(['ip', 'link', 'del', 'dev', br], [1]),
       ref: REF,
     }),
@@ -83,7 +83,7 @@ function addressSteps(env: CompileEnv, sw: SwitchModel, switchIndex: number): St
       title: `Create veth ${hostEnd} <-> ${labEnd}, ${labEnd} inside namespace ${ns} (the lab's host endpoint on ${br})`,
       phase: 'switch',
       action: exec(['ip', 'link', 'add', hostEnd, 'type', 'veth', 'peer', 'name', labEnd, 'netns', ns]),
-      check: linkExists(undefined, hostEnd),
+      refuseIf: refuseExistingLink(undefined, hostEnd, `the veth of switch ${br}: a link named`),
       undo: undoExec(['ip', 'link', 'del', 'dev', hostEnd], [1]),
       dependsOn: ['netns'],
       ref: REF,

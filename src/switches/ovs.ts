@@ -6,9 +6,10 @@
  * (#a-private-ovs-instance, #dpdk-in-ovs, #teardown).
  */
 import type {DpdkModel, SwitchModel} from '../lab/model.js'
-import type {Action, Argv, Check, Step} from '../plan/step.js'
+import type {Action, Argv, Check, Refusal, Step} from '../plan/step.js'
+import {checkEalArgs} from '../lab/eal.js'
 import {assertArgSafe, type CompileEnv, compileError, names} from '../compile/context.js'
-import {exec, execMatches, execOk, ipIn, NO_UNDO, reEscape, runningByPidfile, step, stopByPidfile, undoExec} from '../compile/steps.js'
+import {exec, execMatches, execOk, ipIn, NO_UNDO, reEscape, refuseExistingLink, runningByPidfile, step, stopByPidfile, undoExec} from '../compile/steps.js'
 import {linkAliasTag, netnsName} from '../compile/ids.js'
 
 export const OVS_VSWITCHD = '/usr/sbin/ovs-vswitchd'
@@ -102,10 +103,13 @@ export function dpdkOtherConfig(env: CompileEnv, inst: OvsInstance): [string, st
   } else {
     extra.push('--no-pci')
   }
+  // Defence in depth: validate already refused anything outside the EAL allow-list (src/lab/eal.ts).
+  const refused = checkEalArgs(d.extraArgs)[0]
+  if (refused !== undefined) throw compileError('COMPILE_UNSAFE_VALUE', `DPDK EAL argument ${JSON.stringify(d.extraArgs[refused.index])}: ${refused.message}`, refused.hint)
   extra.push(...d.extraArgs)
   for (const arg of extra) {
     // EAL arguments are options by nature; they end up inside one other_config value, split on spaces by OVS.
-    if (!/^(--?[A-Za-z0-9][A-Za-z0-9_=.,:/-]*|[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])$/.test(arg)) {
+    if (!/^(--?[A-Za-z0-9][A-Za-z0-9_=.,:*/-]*|[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]|[1-9][0-9]{0,3})$/.test(arg)) {
       throw compileError('COMPILE_UNSAFE_VALUE', `DPDK EAL argument ${JSON.stringify(arg)} cannot be used`, 'EAL arguments look like --name=value or -x.')
     }
   }
@@ -126,26 +130,30 @@ export const OVS_NETDEV_LINK = 'ovs-netdev'
  * check holds and the step is skipped (never undone); otherwise its undo removes what the daemon
  * left behind once the daemon is stopped (undo runs newest first, the daemon's stop before this).
  */
-function sideEffectStep(input: {id: string; title: string; exists: Check; undo: Action; dependsOn?: string[]; ref?: string}): Step {
+function sideEffectStep(input: {id: string; title: string; exists: Check; undo: Action; dependsOn?: string[]; ref?: string; refuse?: Refusal}): Step {
   return step({
     id: input.id,
     title: input.title,
     phase: 'switch',
     action: {kind: 'wait', what: 'nothing (it does not exist yet)', until: {kind: 'not', check: input.exists}, timeoutMs: 1_000, intervalMs: 100},
-    check: input.exists,
+    // A link named like the lab's own bridge is refused, never adopted; ovs-netdev is OVS's own, shared by labs.
+    ...(input.refuse === undefined ? {check: input.exists} : {refuseIf: input.refuse}),
     undo: {kind: 'action', action: input.undo},
     dependsOn: input.dependsOn ?? [],
     ...(input.ref === undefined ? {} : {ref: input.ref}),
   })
 }
 
-function linkSideEffectStep(id: string, link: string, why: string, dependsOn: string[] = []): Step {
+function linkSideEffectStep(id: string, link: string, why: string, dependsOn: string[] = [], refuse?: Refusal): Step {
   return sideEffectStep({
     id,
-    title: `Note that the host has no link ${link} yet (${why}; removed at down when it was not there before)`,
+    title: refuse === undefined
+      ? `Note that the host has no link ${link} yet (${why}; removed at down when it was not there before)`
+      : `Make sure the host has no link ${link} yet (${why}; removed at down)`,
     exists: execOk(['ip', 'link', 'show', 'dev', link]),
     undo: exec(['ip', 'link', 'del', 'dev', link], {okExitCodes: [1]}),
     dependsOn,
+    ...(refuse === undefined ? {} : {refuse}),
     ref: 'docs/labs/vhost-user.md#a-private-ovs-instance (netdev datapath taps stay after ovs-vswitchd exits)',
   })
 }
@@ -308,19 +316,21 @@ export function ovsBridgeSteps(env: CompileEnv, inst: OvsInstance, sw: SwitchMod
   const br = sw.name
   const id = ovsBridgeStepId(sw)
   const v = inst.vsctl
-  const add = [...v, '--may-exist', 'add-br', br, '--', 'set', 'bridge', br, `datapath_type=${sw.datapath}`, '--', 'set', 'bridge', br, `external-ids:virtlab-lab=${env.lab.name}`]
+  const add = [...v, 'add-br', br, '--', 'set', 'bridge', br, `datapath_type=${sw.datapath}`, '--', 'set', 'bridge', br, `external-ids:virtlab-lab=${env.lab.name}`]
   const steps: Step[] = []
   // The netdev datapath gives the bridge a tap of its name in the host namespace.
   const netdevTap = sw.datapath === 'netdev' && inst.mode === 'private'
-  if (netdevTap) steps.push(linkSideEffectStep(`${id}:link`, br, `the netdev datapath makes a tap for bridge ${br}`))
+  if (netdevTap) steps.push(linkSideEffectStep(`${id}:link`, br, `the netdev datapath makes a tap for bridge ${br}`, [], refuseExistingLink(undefined, br, `switch ${br}: a link named`)))
   steps.push(step({
     id,
     title: `Create OVS bridge ${br} (datapath ${sw.datapath}) on the ${inst.mode} OVS`,
     phase: 'switch',
     action: exec(add),
-    check: execOk([...v, 'br-exists', br]),
+    // Never adopt: an OVS bridge (or a host link) of that name that this lab did not create is refused.
+    refuseIf: {...refuseExistingLink(undefined, br, `switch ${br}: an OVS bridge or link named`), check: {kind: 'any', checks: [execOk([...v, 'br-exists', br]), execOk(['ip', 'link', 'show', 'dev', br])]}},
     undo: undoExec([...v, '--if-exists', 'del-br', br]),
-    dependsOn: [inst.readyStep, ...(netdevTap ? [`${id}:link`] : [])],
+    // A kernel-datapath bridge needs the openvswitch module (loaded by a host step, src/compile/host.ts).
+    dependsOn: [inst.readyStep, ...(netdevTap ? [`${id}:link`] : []), ...(sw.datapath === 'system' ? ['module:openvswitch'] : [])],
     ref: sw.datapath === 'netdev' ? 'docs/labs/vhost-user.md#the-netdev-bridge (add-br <br> -- set bridge <br> datapath_type=netdev)' : 'docs/labs/vhost-net.md#the-ovs-kernel-datapath-variant (ovs-vsctl add-br)',
   }))
   if (netdevTap) {

@@ -5,7 +5,7 @@
  *   - json:  one JSON object per event (the result JSON goes to stdout, these to stderr).
  * With verbose, every command run is shown. Everything here writes to the given stream (stderr).
  */
-import {DefaultRenderer, Listr, ListrLogger, ProcessOutput, SimpleRenderer, type ListrTask, type ListrTaskWrapper} from 'listr2'
+import {color, DefaultRenderer, figures, Listr, ListrDefaultRendererLogLevels, ListrLogger, ProcessOutput, SimpleRenderer, type ListrTask, type ListrTaskWrapper} from 'listr2'
 
 import type {ProgressEvent, ProgressSink} from '../host/progress.js'
 import type {Phase, Plan} from '../plan/step.js'
@@ -48,18 +48,23 @@ export function createProgressView(options: ProgressViewOptions): ProgressView {
   return new LineView(options)
 }
 
-/** Numbering shared by the line views: each step gets the next number at its first event. */
+/**
+ * Step numbers come from the plan: step n of N is the plan's n-th step, whatever order the events
+ * arrive in. Step events for work outside the plan (the guest image cache before the plan, for
+ * example) get no number.
+ */
 class Numbering {
   total = 0
   private readonly numbers = new Map<string, number>()
 
-  of(stepId: string): number {
-    let n = this.numbers.get(stepId)
-    if (n === undefined) {
-      n = this.numbers.size + 1
-      this.numbers.set(stepId, n)
-    }
-    return n
+  plan(plan: Plan): void {
+    this.numbers.clear()
+    plan.steps.forEach((step, i) => this.numbers.set(step.id, i + 1))
+    this.total = plan.steps.length
+  }
+
+  of(stepId: string | undefined): number | undefined {
+    return stepId === undefined ? undefined : this.numbers.get(stepId)
   }
 }
 
@@ -84,7 +89,7 @@ class LineView implements ProgressView {
   }
 
   begin(plan: Plan): void {
-    this.numbering.total = plan.steps.length
+    this.numbering.plan(plan)
     if (this.options.mode === 'json') this.emitJson({type: 'info', title: `plan: ${plan.steps.length} steps`, lab: plan.lab, driver: plan.driver})
     else this.line(`plan: ${plan.steps.length} steps (${plan.lab}, driver ${plan.driver})`)
   }
@@ -94,15 +99,14 @@ class LineView implements ProgressView {
   private onEvent(event: ProgressEvent): void {
     if (event.type === 'command' && !this.options.verbose) return
     const isStep = event.type.startsWith('step-')
-    const index = isStep && event.stepId !== undefined ? this.numbering.of(event.stepId) : undefined
+    const index = isStep ? this.numbering.of(event.stepId) : undefined
     if (this.options.mode === 'json') {
       this.emitJson({...event, ...(index === undefined ? {} : {index, total: this.numbering.total})})
       return
     }
     const detail = event.detail ? ` (${event.detail})` : ''
-    if (isStep) {
-      const total = this.numbering.total > 0 ? String(this.numbering.total) : '?'
-      this.line(`step ${index ?? '?'}/${total} ${WORD[event.type] ?? event.type} ${event.title}${detail}`)
+    if (isStep && index !== undefined) {
+      this.line(`step ${index}/${this.numbering.total} ${WORD[event.type] ?? event.type} ${event.title}${detail}`)
     } else if (event.type === 'command') {
       this.line(`  $ ${event.title}`)
     } else if (event.type === 'info') {
@@ -179,7 +183,8 @@ class ListrView implements ProgressView {
       task: async (_ctx, task) => {
         this.tasks.set(step.id, task)
         const outcome = await (this.outcomes.get(step.id) as Deferred).promise
-        if (outcome.kind === 'skip') task.skip(`${step.title} (${outcome.reason})`)
+        // The row keeps the step's title; the reason or the error is printed under it.
+        if (outcome.kind === 'skip') task.skip(outcome.reason)
         else if (outcome.kind === 'fail') throw new Error(outcome.message)
       },
     })
@@ -198,6 +203,10 @@ class ListrView implements ProgressView {
       rendererOptions: {
         collapseSubtasks: false,
         collapseSkips: false,
+        collapseErrors: false,
+        // A skipped step is not a warning: ↓ and dim (listr2's default for it is a yellow ⚠).
+        icon: {[ListrDefaultRendererLogLevels.SKIPPED_WITHOUT_COLLAPSE]: figures.arrowDown},
+        color: {[ListrDefaultRendererLogLevels.SKIPPED_WITHOUT_COLLAPSE]: (text?: string) => color.dim(text ?? '')},
         // Draw on the given stream (stderr): stdout is kept for the result.
         logger: new ListrLogger({useIcons: true, toStderr: [], processOutput: new ProcessOutput(this.options.stream as NodeJS.WriteStream, this.options.stream as NodeJS.WriteStream)}),
       },
@@ -215,6 +224,11 @@ class ListrView implements ProgressView {
   private onEvent(event: ProgressEvent): void {
     const d = event.stepId === undefined ? undefined : this.outcomes.get(event.stepId)
     const detail = event.detail ? ` (${event.detail})` : ''
+    // Step events of work outside the plan (the image cache before it) are lines, like info.
+    if (d === undefined && event.type.startsWith('step-')) {
+      if (event.type !== 'step-start') this.line(`${WORD[event.type] ?? event.type} ${event.title}${detail}`)
+      return
+    }
     switch (event.type) {
       case 'step-done':
         d?.resolve({kind: 'done'})
@@ -236,12 +250,15 @@ class ListrView implements ProgressView {
         return
       }
       default: {
-        const text = event.type === 'warn' ? `WARNING ${event.title}${detail}` : `${WORD[event.type] ?? ''} ${event.title}${detail}`.trim()
-        // Before the tree starts, print right away; while it runs, keep lines for after it.
-        if (this.running === undefined) this.write(text)
-        else this.after.push(text)
+        this.line(event.type === 'warn' ? `WARNING ${event.title}${detail}` : `${WORD[event.type] ?? ''} ${event.title}${detail}`.trim())
       }
     }
+  }
+
+  /** Before the tree starts, print right away; while it runs, keep lines for after it. */
+  private line(text: string): void {
+    if (this.running === undefined) this.write(text)
+    else this.after.push(text)
   }
 
   private write(text: string): void {

@@ -3,7 +3,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {VirtlabError} from '../../src/errors.js'
 import {FakeHost} from '../helpers/fake-host.js'
-import {FakeRunner} from '../helpers/fake-runner.js'
+import {commandNotFound, FakeRunner} from '../helpers/fake-runner.js'
 
 const hosts: FakeHost[] = []
 function newHost(options: ConstructorParameters<typeof FakeHost>[0] = {}): FakeHost {
@@ -187,5 +187,36 @@ describe('FakeRunner', () => {
     c.abort()
     expect(((await p) as VirtlabError).code).toBe('COMMAND_NOT_RUN')
     expect(((await r.run(['sleep', '1'], {timeoutMs: 10}).catch((x: unknown) => x)) as VirtlabError).code).toBe('COMMAND_TIMEOUT')
+  })
+
+  it('answers scripted rules (latest first) for installed tools, then the handler', async () => {
+    const r = new FakeRunner(commandNotFound).install('virsh', 'vdpa')
+    r.on(['virsh', '--version'], {stdout: '9.0.0\n'})
+    r.on((argv) => argv[0] === 'vdpa', {exitCode: 1, stderr: 'Failed to connect to vdpa Netlink\n'})
+    expect((await r.run(['virsh', '--version'])).stdout).toBe('9.0.0\n')
+    r.on(['virsh', '--version'], {stdout: '10.0.0\n'})
+    expect((await r.run(['virsh', '--version'])).stdout).toBe('10.0.0\n')
+    const failed = (await r.run(['vdpa', 'dev']).catch((x: unknown) => x)) as VirtlabError
+    expect(failed).toMatchObject({code: 'COMMAND_FAILED', command: {exitCode: 1, stderrTail: 'Failed to connect to vdpa Netlink'}})
+    // no rule: the handler (here: nothing else exists)
+    expect(((await r.run(['virsh', 'list']).catch((x: unknown) => x)) as VirtlabError).message).toBe('virsh could not start (spawn virsh ENOENT)')
+    // a rule for a program that is no longer installed does not answer
+    r.uninstall('virsh')
+    expect(((await r.run(['virsh', '--version']).catch((x: unknown) => x)) as VirtlabError).code).toBe('COMMAND_NOT_RUN')
+    expect(await r.which('virsh')).toBeUndefined()
+    expect(await r.which('vdpa')).toBe('/usr/bin/vdpa')
+    expect(r.commandLines()).toEqual(['virsh --version', 'virsh --version', 'vdpa dev', 'virsh list', 'virsh --version'])
+    expect(r.records.map((c) => c.argv)).toEqual(r.calls)
+  })
+
+  it('reports every program installed until install/setPrograms narrows it', async () => {
+    const r = new FakeRunner()
+    expect(await r.which('anything')).toBe('/usr/bin/anything')
+    r.setPrograms(['ip'])
+    expect(await r.which('anything')).toBeUndefined()
+    expect(await r.which('ip')).toBe('/usr/bin/ip')
+    // the default handler answers every unscripted call with success
+    expect(await r.run(['anything', '-x'], {timeoutMs: 5})).toEqual({argv: ['anything', '-x'], exitCode: 0, stdout: '', stderr: ''})
+    expect(r.records[0]?.options).toEqual({timeoutMs: 5})
   })
 })

@@ -61,7 +61,9 @@ function failingFs(fs: HostFs, badPath: string): HostFs {
 
 /** A step whose action waits for the opposite of its check: it records that something is absent. */
 function recordsAbsence(step: Step): boolean {
-  return step.action.kind === 'wait' && step.action.until.kind === 'not' && step.check !== undefined && JSON.stringify(step.action.until.check) === JSON.stringify(step.check)
+  // Skipped when present (check), or refused when present (refuseIf: a link named like the lab's bridge).
+  const present = step.check ?? step.refuseIf?.check
+  return step.action.kind === 'wait' && step.action.until.kind === 'not' && present !== undefined && JSON.stringify(step.action.until.check) === JSON.stringify(present)
 }
 
 function filePaths(check: Step['check']): string[] {
@@ -96,6 +98,25 @@ function injectFailure(host: FakeHost, ctx: Context & {runner: FakeRunner}, step
         get(target, prop, receiver) {
           const value = Reflect.get(target, prop, receiver) as unknown
           if (prop === 'exists') return async (p: string) => (p === u.path ? false : (value as (p: string) => Promise<boolean>).call(target, p))
+          return typeof value === 'function' ? value.bind(target) : value
+        },
+      }))
+    }
+    const empty = u.kind === 'any' ? u.checks.find((c) => c.kind === 'dir-empty') : undefined
+    if (empty !== undefined && empty.kind === 'dir-empty') {
+      // The mount point holds something (and is no hugetlbfs mount) when the guard looks (its until
+      // and its failIf: two reads): it must stop before the mount. Later reads (the rollback) see the real directory.
+      let planted = 2
+      return withFs(ctx, new Proxy(ctx.target.fs, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown
+          if (prop === 'readdir') return async (p: string) => (p === empty.path && planted-- > 0 ? ['planted'] : (value as (p: string) => Promise<string[]>).call(target, p))
+          if (prop === 'stat') {
+            return async (p: string) => {
+              const real = await (value as (p: string) => Promise<unknown>).call(target, p)
+              return p === empty.path && planted > 0 ? {...(real as object ?? {}), isDirectory: true, isSymlink: false, isFile: false} : real
+            }
+          }
           return typeof value === 'function' ? value.bind(target) : value
         },
       }))
@@ -141,8 +162,8 @@ for (const lab of LABS) {
 
       for (const [index, step] of plan.steps.entries()) {
         if (recordsAbsence(step)) {
-          it(`step ${index + 1}/${plan.steps.length} (${step.id}) only notes that something is absent: it is skipped when present, cannot fail otherwise, and its undo is idempotent`, () => {
-            expect(step.action.kind === 'wait' && step.action.until.kind === 'not' && JSON.stringify(step.action.until.check)).toBe(JSON.stringify(step.check))
+          it(`step ${index + 1}/${plan.steps.length} (${step.id}) only notes that something is absent: it is skipped (or refused) when present, cannot fail otherwise, and its undo is idempotent`, () => {
+            expect(step.action.kind === 'wait' && step.action.until.kind === 'not' && JSON.stringify(step.action.until.check)).toBe(JSON.stringify(step.check ?? step.refuseIf?.check))
             expect(step.undo.kind).toBe('action')
             const undo = step.undo.kind === 'action' ? step.undo.action : undefined
             expect(undo?.kind === 'remove' || (undo?.kind === 'exec' && (undo.okExitCodes ?? []).includes(1))).toBe(true)

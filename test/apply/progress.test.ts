@@ -25,7 +25,7 @@ describe('progress views', () => {
     expect(chooseMode(false, undefined)).toBe('plain')
   })
 
-  it('plain: timestamped lines numbered step n/total; commands only with -v', async () => {
+  it('plain: timestamped lines numbered step n/total by the plan\'s order; commands only with -v', async () => {
     for (const verbose of [false, true]) {
       const out = collect()
       const view = createProgressView({command: 'up', mode: 'plain', verbose, stream: out.stream, clock})
@@ -41,10 +41,10 @@ describe('progress views', () => {
       const expected = [
         '2026-11-22T10:00:00Z [up] plan: 3 steps (vhost-net, driver libvirt)',
         '2026-11-22T10:00:00Z [up] step 1/3 skip Load vhost_net (already satisfied)',
-        '2026-11-22T10:00:00Z [up] step 2/3 run  Create namespace vl-vhost-net',
+        '2026-11-22T10:00:00Z [up] step 3/3 run  Create namespace vl-vhost-net',
         ...(verbose ? ['2026-11-22T10:00:00Z [up]   $ ip netns add vl-vhost-net'] : []),
-        '2026-11-22T10:00:00Z [up] step 2/3 ok   Create namespace vl-vhost-net',
-        '2026-11-22T10:00:00Z [up] step 3/3 FAIL Create the run directory (EIO)',
+        '2026-11-22T10:00:00Z [up] step 3/3 ok   Create namespace vl-vhost-net',
+        '2026-11-22T10:00:00Z [up] step 2/3 FAIL Create the run directory (EIO)',
         '2026-11-22T10:00:00Z [up] undone Create namespace vl-vhost-net',
         '2026-11-22T10:00:00Z [up] WARNING degraded: no vhost-net',
       ]
@@ -62,7 +62,7 @@ describe('progress views', () => {
     const lines = out.text().trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(lines).toEqual([
       {time: '2026-11-22T10:00:00Z', command: 'up', type: 'info', title: 'plan: 3 steps', lab: 'vhost-net', driver: 'libvirt'},
-      {time: '2026-11-22T10:00:00Z', command: 'up', type: 'step-done', stepId: 'rundir', title: 'Create the run directory', index: 1, total: 3},
+      {time: '2026-11-22T10:00:00Z', command: 'up', type: 'step-done', stepId: 'rundir', title: 'Create the run directory', index: 2, total: 3},
     ])
   })
 

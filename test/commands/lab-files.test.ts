@@ -197,3 +197,20 @@ describe('virtlab init', {timeout: 180_000}, () => {
     expectNoStack(run)
   })
 })
+
+describe('a file that is not a lab is never echoed (issue 11 item 13)', {timeout: 120_000}, () => {
+  const secret = 'root:$y$j9T$NOTAREALHASHxyz$abcdefghijklmnopqrstuvwxyz0123456789ABCD:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n'
+  it('validate and init --from show positions and the reason, not the content', async () => {
+    const file = join(tmp, 'shadow')
+    writeFileSync(file, secret)
+    const dir = join(tmp, 'init-from-secret')
+    for (const run of [await cli(['validate', file]), await cli(['init', 'copy', '--from', file, '--dir', dir])]) {
+      expect(run.code).not.toBe(0)
+      const out = `${run.stdout}\n${run.stderr}`
+      expect(out).toMatch(/shadow:1:1: not a lab file/)
+      for (const piece of ['NOTAREALHASH', 'sshd', '19000', '99999']) expect(out).not.toContain(piece)
+      expectNoStack(run)
+    }
+    expect(existsSync(join(dir, 'copy.yaml'))).toBe(false)
+  })
+})

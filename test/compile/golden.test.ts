@@ -19,8 +19,14 @@ const root = path.resolve(import.meta.dirname, '../..')
 const labs = fs.readdirSync(path.join(root, 'labs')).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, '')).sort()
 const ctx = {target: {runBase: '/run/virtlab', stateDir: '/var/lib/virtlab'}}
 
-async function render(labName: string, driver: 'libvirt' | 'qemu') {
-  const model = await loadLab(path.join(root, 'labs', `${labName}.yaml`), {fs: new RootedFs('/'), sets: {}, dirs: [], packageRoot: root})
+/** Variants a shipped lab documents (a parameter that changes its architecture), golden under test/golden/<dir>. */
+const VARIANTS: {lab: string; sets: Record<string, string>; dir: string}[] = [
+  // labs/vhost-net.yaml: the OVS kernel-datapath variant (an OVS bridge with datapath_type=system).
+  {lab: 'vhost-net', sets: {switch: 'ovs'}, dir: 'vhost-net-ovs'},
+]
+
+async function render(labName: string, driver: 'libvirt' | 'qemu', sets: Record<string, string> = {}) {
+  const model = await loadLab(path.join(root, 'labs', `${labName}.yaml`), {fs: new RootedFs('/'), sets, dirs: [], packageRoot: root})
   // the model records the file it came from: make it independent of where the checkout lives
   model.file = `labs/${labName}.yaml`
   const {artifacts, plan} = planModel(model, {compile: {driver}}, ctx)
@@ -43,6 +49,32 @@ describe('shipped labs: golden artifacts', () => {
       })
     }
   }
+  for (const v of VARIANTS) {
+    for (const driver of ['libvirt', 'qemu'] as const) {
+      it(`${v.lab} ${JSON.stringify(v.sets)} (${driver}) matches test/golden/${v.dir}/${driver}`, async () => {
+        const {files} = await render(v.lab, driver, v.sets)
+        for (const f of files) {
+          await expect(f.content).toMatchFileSnapshot(path.join('..', 'golden', v.dir, driver, f.path))
+        }
+      })
+    }
+  }
+
+  it('vhost-net --set switch=ovs: the NIC\'s tap on an OVS bridge with the kernel datapath, the openvswitch module loaded before it', async () => {
+    const {artifacts, plan} = await render('vhost-net', 'libvirt', {switch: 'ovs'})
+    const ids = plan.steps.map((s) => s.id)
+    expect(ids).toContain('module:openvswitch')
+    const bridge = plan.steps.find((s) => s.id === 'ovs:bridge:vlbr-vhost')
+    expect(bridge?.action).toMatchObject({kind: 'exec'})
+    expect(bridge?.action.kind === 'exec' ? bridge.action.argv : []).toContain('datapath_type=system')
+    expect(bridge?.dependsOn).toContain('module:openvswitch')
+    expect(ids.indexOf('module:openvswitch')).toBeLessThan(ids.indexOf('ovs:bridge:vlbr-vhost'))
+    expect(artifacts.ovsCommands.some((a) => a.includes('add-port') && a.includes('vlbr-vhost'))).toBe(true)
+    // The default stays a Linux bridge, without the module.
+    const plain = await render('vhost-net', 'libvirt')
+    expect(plain.plan.steps.map((s) => s.id)).not.toContain('module:openvswitch')
+    expect(plain.artifacts.ovsCommands).toEqual([])
+  })
 })
 
 describe('shipped labs: every domain XML passes virt-xml-validate', () => {
@@ -62,6 +94,17 @@ describe('shipped labs: every domain XML passes virt-xml-validate', () => {
         fs.writeFileSync(file, written?.content ?? '')
         const out = spawnSync('virt-xml-validate', [file, 'domain'], {encoding: 'utf8'})
         expect(out.error).toBeUndefined()
+        expect(`${out.stdout}${out.stderr}`.trim() + ` (exit ${out.status})`).toMatch(/validates \(exit 0\)$/)
+      }
+    })
+  }
+  for (const v of VARIANTS) {
+    it(`${v.lab} ${JSON.stringify(v.sets)}: its domains validate too`, async () => {
+      const {artifacts, files} = await render(v.lab, 'libvirt', v.sets)
+      for (const d of artifacts.domains) {
+        const file = path.join(dir, `${v.dir}-${d.vm}.xml`)
+        fs.writeFileSync(file, files.find((f) => f.path === `domains/${d.vm}.xml`)?.content ?? '')
+        const out = spawnSync('virt-xml-validate', [file, 'domain'], {encoding: 'utf8'})
         expect(`${out.stdout}${out.stderr}`.trim() + ` (exit ${out.status})`).toMatch(/validates \(exit 0\)$/)
       }
     })

@@ -7,7 +7,8 @@ import {type CheckResult, runChecks, runDoctor} from '../../src/doctor/index.js'
 import {RootedFs} from '../../src/host/fs.js'
 import {loadLab} from '../../src/lab/load.js'
 import type {LabModel} from '../../src/lab/model.js'
-import {copyFixture, type FakeRunner, hostTools, makeContext, removeTree, type ToolOptions} from './fake-runner.js'
+import type {FakeRunner} from '../helpers/fake-runner.js'
+import {copyFixture, hostTools, makeContext, removeTree, type ToolOptions} from './host-tools.js'
 
 const packageRoot = path.resolve(import.meta.dirname, '..', '..')
 const LABS = ['virtio-qemu', 'vhost-net', 'vhost-user', 'sriov', 'vdpa'] as const
@@ -68,7 +69,7 @@ describe('the full host', () => {
     const results = await check(host('full'), undefined, runner)
     expect(byId(results, 'kvm')).toMatchObject({status: 'pass'})
     expect(byId(results, 'kvm').detail).toMatch(/usable.*cached/)
-    expect(runner.calls.some((c) => c.argv.includes('-bios'))).toBe(false)
+    expect(runner.records.some((c) => c.argv.includes('-bios'))).toBe(false)
   })
 
   it('passes every check without a lab, except the system OVS that is not running (startable)', async () => {
@@ -271,5 +272,32 @@ describe('our machines (the ours fixture)', () => {
     expect(run.facts).toMatchObject({probed: true, root: true, kvm: 'unusable', vhostNet: false, tun: true, kernelRelease: '6.18.44-fc-v669', qemuVersion: '7.2.22', iommuGroups: 0, vdpaBus: false})
     expect(run.facts.hugetlbfsMounts).toEqual([{path: '/dev/hugepages', pagesizeKiB: 2048}])
     expect(run.os).toMatchObject({family: 'debian', packageManager: 'apt-get', dpdkAbi: '23'})
+  })
+})
+
+describe('link names (issue 11 item 5)', () => {
+  it('a host link named like the lab\'s switch fails doctor <lab>, naming it; free names pass', async () => {
+    const model = await lab('virtio-qemu')
+    const free = byId(await check(host('full'), model), 'links')
+    expect(free.status).toBe('pass')
+    const runner = hostTools()
+    runner.on(['ip', 'link', 'show', 'dev', 'vlbr-virtio'], {stdout: '5: vlbr-virtio: <BROADCAST,MULTICAST,UP> mtu 1500\n'})
+    const taken = byId(await check(host('full'), model, runner), 'links')
+    expect(taken.status).toBe('fail')
+    expect(taken.detail).toContain('vlbr-virtio (switch vlbr-virtio (Linux bridge))')
+    expect(taken.fix).toMatch(/rename the switch/)
+  })
+  it('no lab, no link check', async () => {
+    expect((await check(host('full'), undefined)).map((c) => c.id)).not.toContain('links')
+  })
+})
+
+describe('hugepages beyond the host\'s memory (issue 11 item 13)', () => {
+  it('a lab asking for more hugepage memory than MemTotal fails doctor (and so up)', async () => {
+    const model = await lab('vhost-user')
+    if (model.host.hugepages) model.host.hugepages.count = 65536
+    const result = byId(await check(host('full'), model), 'hugepages')
+    expect(result.status).toBe('fail')
+    expect(result.detail).toMatch(/more than this host's memory \(MemTotal \d+ MiB\)/)
   })
 })

@@ -5,7 +5,8 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {ensureLibvirtd, ensureSystemOvs, stopStartedDaemons} from '../../src/host/daemons.js'
 import {isVirtlabError} from '../../src/errors.js'
-import {copyFixture, type FakeRunner, hostTools, makeContext, removeTree} from './fake-runner.js'
+import type {FakeRunner} from '../helpers/fake-runner.js'
+import {copyFixture, hostTools, makeContext, removeTree} from './host-tools.js'
 
 const roots: string[] = []
 afterEach(() => {

@@ -6,7 +6,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 import {doctor} from '../../src/app/doctor.js'
 import {applyFix, detectOs, planFix, runChecks, type CheckResult} from '../../src/doctor/index.js'
 import {packagesFor} from '../../src/doctor/packages.js'
-import {copyFixture, hostTools, makeContext, removeTree} from './fake-runner.js'
+import {copyFixture, hostTools, makeContext, removeTree} from './host-tools.js'
 
 const roots: string[] = []
 afterEach(() => {
@@ -134,12 +134,12 @@ describe('doctor --fix (app)', () => {
     copyFileSync(path.join(import.meta.dirname, '../../labs/virtio-qemu.yaml'), path.join(root, 'labs/virtio-qemu.yaml'))
     const clock = {now: 0}
     const runner = hostTools({...OURS, clock, libvirt: 'down'})
-    runner.uninstall('iperf3', 'cpio')
+    runner.uninstall('iperf3', 'busybox')
     runner.on(['apt-get', 'update'], {})
     runner.on(['apt-get', 'install'], (argv) => {
       // The package manager installs the programs.
       if (argv.includes('iperf3')) runner.install('iperf3')
-      if (argv.includes('cpio')) runner.install('cpio')
+      if (argv.includes('busybox-static')) runner.install('busybox')
       return {}
     })
     runner.on(['virtlogd', '-d'], () => {
@@ -154,14 +154,14 @@ describe('doctor --fix (app)', () => {
     })
     const ctx = makeContext(root, runner)
     let callsAtPlan = -1
-    const result = await doctor(ctx, {lab: '/labs/virtio-qemu.yaml', fix: true, driver: 'libvirt', onFixPlan: () => { callsAtPlan = runner.calls.length }})
+    const result = await doctor(ctx, {lab: '/labs/virtio-qemu.yaml', fix: true, driver: 'libvirt', onFixPlan: () => { callsAtPlan = runner.records.length }})
     // Before: iperf3 and the guest tools fail, libvirt is a warning (startable).
     expect(result.checks.filter((c) => c.status === 'fail').map((c) => c.id)).toEqual(['iperf3', 'guest-tools'])
-    expect(result.fix?.plan.packages).toEqual(['iperf3', 'cpio'])
+    expect(result.fix?.plan.packages).toEqual(['iperf3', 'busybox-static'])
     expect(result.fix?.plan.daemons).toEqual(['libvirtd'])
     // The plan was announced before any change was made.
-    expect(runner.calls.slice(0, callsAtPlan).some((c) => ['apt-get', 'virtlogd', 'libvirtd'].includes(c.argv[0]!))).toBe(false)
-    expect(runner.calls.slice(callsAtPlan).some((c) => c.argv[0] === 'apt-get')).toBe(true)
+    expect(runner.records.slice(0, callsAtPlan).some((c) => ['apt-get', 'virtlogd', 'libvirtd'].includes(c.argv[0]!))).toBe(false)
+    expect(runner.records.slice(callsAtPlan).some((c) => c.argv[0] === 'apt-get')).toBe(true)
     // After: all pass except KVM (unusable here: accel auto uses tcg).
     expect(result.fix?.checksAfter.filter((c) => c.status !== 'pass').map((c) => c.id)).toEqual(['kvm'])
     expect(result.ok).toBe(true)

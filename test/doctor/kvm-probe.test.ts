@@ -7,7 +7,7 @@ import {
   buildProbeFirmware, decideKvm, type KvmMeasurement, NULL_FIRMWARE, PROBE_EXIT_STATUS, probeArgv, probeKvm, WORK_FIRMWARE,
 } from '../../src/host/kvm-probe.js'
 import {autoAccelFor, autoOvsFor, gatherFacts} from '../../src/host/probe.js'
-import {copyFixture, hostTools, makeContext, QEMU_VERSION_LINE, removeTree} from './fake-runner.js'
+import {copyFixture, hostTools, makeContext, QEMU_VERSION_LINE, removeTree} from './host-tools.js'
 
 const ok = (ms: number) => ({outcome: 'ok' as const, ms})
 
@@ -131,7 +131,7 @@ describe('probeKvm (fake QEMU, fake clock)', () => {
     expect(r.cached).toBe(false)
     expect(r.timings).toEqual({tcgNullMs: 60, tcgWorkMs: 300, kvmNullMs: 75, kvmWorkMs: undefined})
     // The KVM work run got start-up + max(2 s, 4 x TCG net).
-    const kvmWork = runner.calls.find((c) => c.argv.includes('kvm') && c.argv.some((a) => a.endsWith('work.bin')))
+    const kvmWork = runner.records.find((c) => c.argv.includes('kvm') && c.argv.some((a) => a.endsWith('work.bin')))
     expect(kvmWork?.options.timeoutMs).toBe(75 + 2000)
     // The firmware was written under the state dir (inside the root) and handed to QEMU by its real path.
     const bios = kvmWork?.argv[kvmWork.argv.indexOf('-bios') + 1]
@@ -142,10 +142,10 @@ describe('probeKvm (fake QEMU, fake clock)', () => {
     expect(cache.kvm).toBe('unusable')
 
     // Second call: from the cache, no QEMU run.
-    const before = runner.calls.length
+    const before = runner.records.length
     const again = await probeKvm(ctx, {clock: () => clock.now})
     expect(again).toMatchObject({kvm: 'unusable', cached: true})
-    expect(runner.calls.slice(before).filter((c) => c.argv.includes('-bios'))).toHaveLength(0)
+    expect(runner.records.slice(before).filter((c) => c.argv.includes('-bios'))).toHaveLength(0)
   })
 
   it('measures again when the kernel release changes, or when forced', async () => {
@@ -155,7 +155,7 @@ describe('probeKvm (fake QEMU, fake clock)', () => {
     const runner = hostTools({clock, kvm: {tcgNull: 60, tcgWork: 300, kvmNull: 80, kvmWork: 120}})
     const ctx = makeContext(root, runner)
     expect((await probeKvm(ctx, {clock: () => clock.now})).kvm).toBe('usable')
-    const count = () => runner.calls.filter((c) => c.argv.includes('-bios')).length
+    const count = () => runner.records.filter((c) => c.argv.includes('-bios')).length
     expect(count()).toBe(4)
     writeFileSync(path.join(root, 'proc/sys/kernel/osrelease'), '6.18.45-other\n')
     expect((await probeKvm(ctx, {clock: () => clock.now})).cached).toBe(false)
@@ -185,8 +185,8 @@ describe('probeKvm (fake QEMU, fake clock)', () => {
     const runner = hostTools()
     const r = await probeKvm(makeContext(root, runner), {cachedOnly: true})
     expect(r.kvm).toBe('unusable')
-    expect(r.reason).toMatch(/not measured yet/)
-    expect(runner.calls.some((c) => c.argv.includes('-bios'))).toBe(false)
+    expect(r.reason).toMatch(/not yet measured/)
+    expect(runner.records.some((c) => c.argv.includes('-bios'))).toBe(false)
   })
 
   it('accel: auto resolves to kvm only when KVM was measured usable', async () => {
@@ -208,6 +208,6 @@ describe('probeKvm (fake QEMU, fake clock)', () => {
     const runner = hostTools()
     const facts = await gatherFacts(makeContext(root, runner))
     expect(facts.kvm).toBe('absent')
-    expect(runner.calls.some((c) => c.argv.includes('-bios'))).toBe(false)
+    expect(runner.records.some((c) => c.argv.includes('-bios'))).toBe(false)
   })
 })

@@ -1,7 +1,8 @@
 /**
  * The real thing, on loopback only: NetnsEndpoint over the real CommandRunner (no namespace:
  * the host's own), a real iperf3 server started and stopped through Endpoint.start, real iperf3
- * clients in JSON mode, real busybox ping. Short trials, one port of its own.
+ * clients in JSON mode, real busybox ping. Short trials, on a port free at the start (TCP and UDP),
+ * so parallel files and other users' iperf3 servers on this host cannot collide with it.
  */
 import {execFileSync} from 'node:child_process'
 
@@ -13,12 +14,11 @@ import type {TestModel} from '../../src/lab/model.js'
 import {measureTest} from '../../src/measure/run.js'
 import {resultProblems} from '../../src/measure/result.js'
 import {sampleResult} from './helpers.js'
+import {freePort} from '../helpers/free-port.js'
 
-const PORT = 5311
-
-function serverRunning(): boolean {
+function serverRunning(port: number): boolean {
   try {
-    execFileSync('pgrep', ['-f', `iperf3 -s -p ${PORT}`])
+    execFileSync('pgrep', ['-f', `iperf3 -s -p ${port}`])
     return true
   } catch {
     return false
@@ -27,6 +27,7 @@ function serverRunning(): boolean {
 
 describe('measurement on loopback with real iperf3 and ping', () => {
   it('runs trials, a zero-loss search and latency; stops its server', async () => {
+    const PORT = await freePort({udp: true})
     const runner = new ExecaRunner()
     const programs = {ping: ['busybox', 'ping']}
     const client = new NetnsEndpoint(runner, 'host', '127.0.0.1', undefined, programs)
@@ -36,7 +37,7 @@ describe('measurement on loopback with real iperf3 and ping', () => {
       port: PORT, zeroLoss: true, sizes: [1472], maxRateBps: 20e6, searchDurationS: 1, finalDurationS: 1, latencyCount: 20,
     }, {clock: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms))})
 
-    expect(serverRunning()).toBe(false)
+    expect(serverRunning(PORT)).toBe(false)
     expect(m.cases.map((c) => c.id)).toEqual(['tcp-tx-1472'])
     expect(m.cases[0]?.trials).toHaveLength(2)
     expect(m.cases[0]?.throughput.median).toBeGreaterThan(0.1) // loopback TCP: well above 100 Mbit/s

@@ -1,7 +1,7 @@
 /**
- * A scripted CommandRunner for the doctor tests: rules match an argv and answer with an exit code
- * and output (or throw like ExecaRunner does on a timeout / a missing program). Every call is
- * recorded. Later rules win over earlier ones, so a test can override one answer of a preset.
+ * Presets for the doctor tests: `hostTools()` is a FakeRunner (test/helpers/fake-runner.ts) whose
+ * scripted tools answer like the real ones on this host; nothing else exists on that host
+ * (`commandNotFound`). Plus fixture trees and a Context over them.
  */
 import {cpSync, mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
@@ -9,67 +9,9 @@ import * as path from 'node:path'
 
 import type {Context, ProgressEvent} from '../../src/app/context.js'
 import {testContext} from '../helpers/context.js'
-import {VirtlabError} from '../../src/errors.js'
 import {RootedFs} from '../../src/host/fs.js'
-import type {CommandRunner, RunOptions, RunResult} from '../../src/host/runner.js'
-
-export interface Answer {exitCode?: number; stdout?: string; stderr?: string}
-export type Responder = (argv: readonly string[], options: RunOptions) => Answer | Promise<Answer>
-type Matcher = (argv: readonly string[]) => boolean
-
-export class FakeRunner implements CommandRunner {
-  readonly calls: {argv: string[]; options: RunOptions}[] = []
-  readonly programs = new Map<string, string>()
-  private readonly rules: {match: Matcher; respond: Responder}[] = []
-
-  /** Make programs "installed" (which() finds them). */
-  install(...programs: string[]): this {
-    for (const p of programs) this.programs.set(p, p.includes('/') ? p : `/usr/bin/${p}`)
-    return this
-  }
-
-  uninstall(...programs: string[]): this {
-    for (const p of programs) this.programs.delete(p)
-    return this
-  }
-
-  /** Answer commands whose argv starts with this prefix (or matches the predicate). */
-  on(match: readonly string[] | Matcher, respond: Responder | Answer): this {
-    const m: Matcher = typeof match === 'function' ? match : (argv) => match.every((a, i) => argv[i] === a)
-    this.rules.push({match: m, respond: typeof respond === 'function' ? respond : () => respond})
-    return this
-  }
-
-  async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-    this.calls.push({argv: [...argv], options})
-    const [file] = argv
-    if (file === undefined) throw new VirtlabError('RUNNER_EMPTY_ARGV', 'internal: empty argv')
-    const rule = [...this.rules].reverse().find((r) => r.match(argv))
-    if (rule === undefined || (!file.includes('/') && !this.programs.has(file) && file !== 'kill')) {
-      throw new VirtlabError('COMMAND_NOT_RUN', `${file} could not start (spawn ${file} ENOENT)`, {command: {argv}})
-    }
-    const answer = await rule.respond(argv, options)
-    const result: RunResult = {argv, exitCode: answer.exitCode ?? 0, stdout: answer.stdout ?? '', stderr: answer.stderr ?? ''}
-    if (result.exitCode !== 0 && !options.allowFailure) {
-      throw new VirtlabError('COMMAND_FAILED', `${file} exited with ${result.exitCode}`, {command: {argv, exitCode: result.exitCode, stderrTail: result.stderr}})
-    }
-    return result
-  }
-
-  async which(program: string): Promise<string | undefined> {
-    return this.programs.get(program)
-  }
-
-  /** The argvs run so far, joined with spaces (for readable assertions). */
-  commandLines(): string[] {
-    return this.calls.map((c) => c.argv.join(' '))
-  }
-}
-
-/** What ExecaRunner throws when a command hits its timeout. */
-export function timeoutError(argv: readonly string[], ms: number): VirtlabError {
-  return new VirtlabError('COMMAND_TIMEOUT', `${argv[0]} timed out after ${Math.round(ms / 1000)} s`, {command: {argv}})
-}
+import type {CommandRunner} from '../../src/host/runner.js'
+import {commandNotFound, FakeRunner, timeoutError} from '../helpers/fake-runner.js'
 
 export const QEMU_VERSION_LINE = 'QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)'
 
@@ -98,8 +40,8 @@ export interface ToolOptions {
 
 /** The tools of a host that has everything installed, answering like the real ones here. */
 export function hostTools(options: ToolOptions = {}): FakeRunner {
-  const r = new FakeRunner()
-  r.install('qemu-system-x86_64', 'qemu-img', 'virsh', 'libvirtd', 'virtlogd', 'ovs-vsctl', 'ovsdb-server', 'ovsdb-tool', 'ovs-appctl', 'ovs-vswitchd', 'vdpa', 'iperf3', 'busybox', 'cpio', 'xmllint', 'virt-xml-validate', 'apt-get')
+  const r = new FakeRunner(commandNotFound)
+  r.install('kill', 'qemu-system-x86_64', 'qemu-img', 'virsh', 'libvirtd', 'virtlogd', 'ovs-vsctl', 'ovsdb-server', 'ovsdb-tool', 'ovs-appctl', 'ovs-vswitchd', 'vdpa', 'iperf3', 'busybox', 'cpio', 'xmllint', 'virt-xml-validate', 'apt-get')
   r.on(['qemu-system-x86_64', '--version'], {stdout: `${QEMU_VERSION_LINE}\nCopyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers\n`})
   r.on(['qemu-system-x86_64', '-device', 'help'], {stdout: DEVICE_HELP})
   r.on(['qemu-system-x86_64', '-netdev', 'help'], {stdout: NETDEV_HELP})
@@ -124,6 +66,8 @@ export function hostTools(options: ToolOptions = {}): FakeRunner {
   r.on(['vdpa', '-j', 'mgmtdev', 'show'], mgmt === 'no-netlink'
     ? {exitCode: 1, stderr: 'Failed to connect to vdpa Netlink\n'}
     : {stdout: JSON.stringify({mgmtdev: Object.fromEntries(mgmt.map((m) => [m, {supported_classes: ['net']}]))})})
+  r.install('ip')
+  r.on(['ip', 'link', 'show', 'dev'], (argv) => ({exitCode: 1, stderr: `Device "${argv[4] ?? ''}" does not exist.\n`}))
   r.on(['iperf3', '--version'], {stdout: 'iperf 3.12 (cJSON 1.7.15)\nLinux host 6.1.0 #1 SMP x86_64\n'})
   return r
 }
