@@ -40,6 +40,7 @@ import {type Clock, collectHostProvenance, collectToolVersions} from '../measure
 import {assertResult, labArchitecture} from '../measure/result.js'
 import {RESULT_KIND, RESULT_VERSION, type ArchitectureName, type ResultDocument} from '../measure/result-schema.js'
 import {type MeasureOptions, type MeasureProgress, measureTest} from '../measure/run.js'
+import {iperf3Tool} from '../measure/tools/iperf3.js'
 import type {Context} from './context.js'
 
 export interface TestLabOptions extends MeasureOptions {
@@ -94,7 +95,7 @@ async function hostPrograms(runner: CommandRunner): Promise<ProgramMap> {
   return (await runner.which('busybox')) ? {ping: ['busybox', 'ping']} : {}
 }
 
-async function virtlabVersion(fs: HostFs, packageRoot: string): Promise<string> {
+export async function virtlabVersion(fs: HostFs, packageRoot: string): Promise<string> {
   const text = await fs.tryReadFile(`${packageRoot}/package.json`)
   try {
     return text === undefined ? 'unknown' : String((JSON.parse(text) as {version?: unknown}).version ?? 'unknown')
@@ -277,7 +278,7 @@ export async function testLab(ctx: Context, options: TestLabOptions, deps: Measu
         lab: {name: model.name, file: running.file, params: model.params, architecture, backends, driver: running.driver},
         test: {
           name: test.name,
-          tool: 'iperf3',
+          tool: iperf3Tool.name,
           client: test.client,
           server: test.server,
           protocol: test.protocol,

@@ -20,7 +20,7 @@ export interface OsInfo {
 /** A capability virtlab needs, mapped to packages per family. */
 export type PackageKey =
   | 'qemu' | 'qemu-utils' | 'ovs' | 'ovs-dpdk' | 'dpdk-mempool-ring' | 'libvirt' | 'xmllint'
-  | 'iperf3' | 'busybox' | 'vdpa-tool'
+  | 'iperf3' | 'busybox' | 'vdpa-tool' | 'testpmd'
 
 /** '{abi}' is replaced by the host's DPDK ABI (librte-mempool-ring23 on Debian 12). */
 export const PACKAGE_MAP: Record<PackageKey, Record<Exclude<OsFamily, 'unknown'>, string[]>> = {
@@ -36,6 +36,8 @@ export const PACKAGE_MAP: Record<PackageKey, Record<Exclude<OsFamily, 'unknown'>
   iperf3: {debian: ['iperf3'], fedora: ['iperf3']},
   busybox: {debian: ['busybox-static'], fedora: ['busybox']},
   'vdpa-tool': {debian: ['iproute2'], fedora: ['iproute']},
+  // dpdk-testpmd (bench loopback, packet-rate tests): Debian ships it in dpdk-dev (checked on Debian 12); Fedora's dpdk package is assumed.
+  testpmd: {debian: ['dpdk-dev'], fedora: ['dpdk']},
 }
 
 /**
@@ -47,6 +49,8 @@ export const PACKAGE_MAP: Record<PackageKey, Record<Exclude<OsFamily, 'unknown'>
  */
 export const TEST_PACKAGE_KEYS: readonly PackageKey[] = [
   'qemu', 'qemu-utils', 'ovs', 'ovs-dpdk', 'dpdk-mempool-ring', 'libvirt', 'xmllint', 'iperf3', 'busybox', 'vdpa-tool',
+  // dpdk-testpmd: test/e2e/loopback.test.ts (bench loopback)
+  'testpmd',
 ]
 
 export const TEST_ONLY_PACKAGES: Record<Exclude<OsFamily, 'unknown'>, readonly string[]> = {

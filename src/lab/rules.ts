@@ -194,6 +194,11 @@ export function checkRules(lab: Obj, sink: ProblemSink): void {
       const nicPath = [...vmPath, 'nics', nicIndex]
       const backend = nic.backend
       if (str(nic, 'address') !== undefined) hasAddress = true
+      // The built-in guest (the default image) has no DPDK: virtio-pmd would be a promise it cannot keep.
+      const image = vm.image
+      if (str(nic, 'guestDriver') === 'virtio-pmd' && (image === undefined || (isObj(image) && image.type === 'builtin'))) {
+        sink.add([...nicPath, 'guestDriver'], 'guestDriver: virtio-pmd needs DPDK in the guest, and the built-in guest image has no DPDK', 'use guestDriver: virtio-net (the kernel driver), or a cloud image with DPDK installed')
+      }
       const known = isBackend(backend)
       /** Does this NIC's backend use `field`? (Unknown backends: check the field anyway.) */
       const uses = (field: string) => !known || (FIELD_OWNERS[field]?.includes(backend) ?? true)

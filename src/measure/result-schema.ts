@@ -25,6 +25,11 @@ export const Architecture = Type.Union([
   Type.Literal('none'),
 ], {description: 'the virtio architecture of the lab (from its NIC backends); mixed when the NICs differ'})
 
+export const ToolNameSchema = Type.Union([
+  Type.Literal('iperf3'),
+  Type.Literal('testpmd'),
+], {description: 'the measurement tool that produced the figures (src/measure/tools/)'})
+
 export const StatsSchema = Type.Object({
   n: Type.Integer({minimum: 1}),
   median: Num,
@@ -66,6 +71,7 @@ export const TrialSchema = Type.Object({
 }, strict)
 
 export const CaseSchema = Type.Object({
+  tool: Type.Optional(ToolNameSchema),
   id: Type.String({description: '<protocol>-<direction>-<size|default>'}),
   protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp')]),
   direction: Type.Union([Type.Literal('tx'), Type.Literal('rx'), Type.Literal('both')]),
@@ -95,6 +101,7 @@ export const SearchTrialSchema = Type.Object({
 }, strict)
 
 export const ZeroLossSchema = Type.Object({
+  tool: Type.Optional(ToolNameSchema),
   size: Type.Integer({minimum: 1}),
   frameBytes: Type.Integer({description: 'Ethernet frame on the wire for this UDP payload (payload + 46)'}),
   lossTargetPct: Num,
@@ -107,6 +114,36 @@ export const ZeroLossSchema = Type.Object({
   resolutionGbps: Num,
   atMaximum: Type.Boolean({description: 'the starting (maximum) rate passed: the path may do more'}),
   trials: Type.Array(SearchTrialSchema),
+}, strict)
+
+export const PortCountersSchema = Type.Object({
+  sent: Type.Integer({minimum: 0, description: 'TX-packets of the sending side (testpmd forward statistics)'}),
+  received: Type.Integer({minimum: 0, description: 'RX-packets of the receiving side'}),
+  lost: Type.Integer({description: 'sent - received (at most the packets in flight when forwarding stopped)'}),
+}, strict)
+
+export const FrameRateTrialSchema = Type.Object({
+  index: Type.Integer({minimum: 1}),
+  startedAt: Timestamp,
+  mpps: Type.Number({description: 'median Rx-pps / 1e6 of the steady windows, the direction measured'}),
+  gbps: Type.Number({description: 'median Rx-bps / 1e9 of the same windows (frame bytes x 8, no FCS, preamble or gap)'}),
+  reverseMpps: NullableNum,
+  windows: Type.Integer({minimum: 0, description: 'stats windows (--stats-period) in the median'}),
+  forward: Type.Union([PortCountersSchema, Type.Null()], {description: 'client -> server packets, from both sides\' exit summaries'}),
+  reverse: Type.Union([PortCountersSchema, Type.Null()]),
+  command: Type.Integer({minimum: 0, description: 'index into provenance.commands of the client command'}),
+  elapsedS: Type.Optional(Type.Number({minimum: 0})),
+}, strict)
+
+export const FrameRateSchema = Type.Object({
+  tool: ToolNameSchema,
+  id: Type.String({description: 'frames-<bytes>'}),
+  frameBytes: Type.Integer({minimum: 1, description: 'frame size in bytes as the PMD sees it (testpmd --txpkts)'}),
+  trials: Type.Array(FrameRateTrialSchema, {minItems: 1}),
+  mpps: StatsSchema,
+  gbps: StatsSchema,
+  noisy: Type.Boolean({description: 'Mpps CV above the noise threshold'}),
+  countersConsistent: Type.Boolean({description: 'in every trial, sent - received is at most the packets in flight (one --tx-first burst) per direction'}),
 }, strict)
 
 export const LatencySchema = Type.Object({
@@ -180,7 +217,7 @@ export const ResultSchema = Type.Object({
   }, strict),
   test: Type.Object({
     name: Type.String(),
-    tool: Type.Literal('iperf3'),
+    tool: ToolNameSchema,
     client: Type.String(),
     server: Type.String(),
     protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp')]),
@@ -199,6 +236,7 @@ export const ResultSchema = Type.Object({
   finishedAt: Timestamp,
   cases: Type.Array(CaseSchema),
   zeroLoss: Type.Array(ZeroLossSchema),
+  frameRates: Type.Optional(Type.Array(FrameRateSchema, {description: 'packet-rate cases per frame size (testpmd)'})),
   latency: Type.Union([LatencySchema, Type.Null()]),
   datapath: DatapathSchema,
   degraded: Type.Array(Type.String(), {description: 'degraded-path labels, e.g. "degraded: no vhost-net (userspace virtio backend over tap)"'}),
@@ -212,6 +250,9 @@ export type ZeroLossCaseResult = Static<typeof ZeroLossSchema>
 export type SearchTrialResult = Static<typeof SearchTrialSchema>
 export type LatencyResult = Static<typeof LatencySchema>
 export type CommandRecord = Static<typeof CommandSchema>
+export type FrameRateResult = Static<typeof FrameRateSchema>
+export type FrameRateTrialResult = Static<typeof FrameRateTrialSchema>
+export type ToolNameValue = Static<typeof ToolNameSchema>
 export type ArchitectureName = Static<typeof Architecture>
 export type StatsResult = Static<typeof StatsSchema>
 

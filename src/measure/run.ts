@@ -9,7 +9,8 @@
 import {VirtlabError, isVirtlabError} from '../errors.js'
 import type {TestModel} from '../lab/model.js'
 import type {Endpoint, Handle} from './endpoint.js'
-import {DEFAULT_IPERF3_PORT, type Direction, type Iperf3ClientSpec, type Iperf3Result, type Protocol, iperf3ClientArgv, iperf3ServerArgv, parseIperf3} from './iperf3.js'
+import {DEFAULT_IPERF3_PORT, type Direction, type Iperf3ClientSpec, type Iperf3Result, type Protocol} from './iperf3.js'
+import {iperf3Tool} from './tools/iperf3.js'
 import {latencyStats, parsePing, pingArgv} from './latency.js'
 import type {Clock} from './provenance.js'
 import {buildCase, latencyResult, trialFromIperf3, zeroLossCase} from './result.js'
@@ -121,7 +122,7 @@ export async function measureTest(test: TestModel, client: Endpoint, server: End
   let secondsLeft = caseSizes.length * trials * trialSeconds + zeroLossSizes.length * (14 * (searchS + OVERHEAD_S) + finalS + OVERHEAD_S) + (latencyCount > 0 ? latencyCount * 0.01 + OVERHEAD_S : 0)
 
   // ---- the server -------------------------------------------------------------------------------
-  const serverArgv = iperf3ServerArgv({port})
+  const serverArgv = iperf3Tool.serverArgv({port})
   let handle: Handle | undefined
   const startServer = async (): Promise<void> => {
     const at = env.clock()
@@ -144,7 +145,7 @@ export async function measureTest(test: TestModel, client: Endpoint, server: End
   }
 
   const runClient = async (spec: Omit<Iperf3ClientSpec, 'server' | 'port'>): Promise<{run: Iperf3Result; command: number; at: Date; elapsedS: number}> => {
-    const argv = iperf3ClientArgv({...spec, server: server.address, port})
+    const argv = iperf3Tool.clientArgv({...spec, server: server.address, port})
     const timeoutMs = (spec.durationS + spec.omitS + 30) * 1000
     for (let attempt = 0; ; attempt += 1) {
       checkAbort(env.signal)
@@ -160,7 +161,7 @@ export async function measureTest(test: TestModel, client: Endpoint, server: End
             hint: 'Is iperf3 installed on that endpoint? Run the command by hand to see why.',
           })
         }
-        return {run: parseIperf3(result.stdout, client.resolve(argv)), command, at, elapsedS}
+        return {run: iperf3Tool.parse(result.stdout, client.resolve(argv)), command, at, elapsedS}
       } catch (error) {
         const retryable = isVirtlabError(error) && error.code === 'IPERF3_ERROR' && /connection refused|server is busy|unable to (connect|receive)/i.test(error.message)
         if (!retryable || attempt >= retries) throw error
@@ -184,7 +185,7 @@ export async function measureTest(test: TestModel, client: Endpoint, server: End
         trialResults.push(trialFromIperf3(i, at, run, command, elapsedS))
         secondsLeft = Math.max(0, secondsLeft - trialSeconds)
       }
-      cases.push(buildCase({protocol, direction, size, streams: test.streams}, trialResults, noiseThresholdPct))
+      cases.push({tool: iperf3Tool.name, ...buildCase({protocol, direction, size, streams: test.streams}, trialResults, noiseThresholdPct)})
     }
 
     // ---- zero-loss search -----------------------------------------------------------------------
@@ -221,7 +222,7 @@ export async function measureTest(test: TestModel, client: Endpoint, server: End
           })
         },
       })
-      zeroLossResults.push(zeroLossCase(size, result))
+      zeroLossResults.push({tool: iperf3Tool.name, ...zeroLossCase(size, result)})
     }
   } finally {
     if (handle !== undefined) await handle.stop().catch(() => {})

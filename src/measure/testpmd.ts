@@ -5,7 +5,11 @@
  * TX-bytes, then "Throughput (since last show)" with Rx-pps / Rx-bps and Tx-pps / Tx-bps (the bps
  * columns are absent in old releases).
  *
- * The runner path for testpmd (a DPDK guest) is not implemented yet; this parser is.
+ * With `--stats-period N` (non-interactive) testpmd prints the same blocks every N seconds under a
+ * "Port statistics ====" heading, after an ANSI clear-screen; on SIGINT it prints "Forward
+ * statistics for port N" (RX-packets / RX-dropped / RX-total, TX-packets / TX-dropped / TX-total)
+ * and the accumulated totals (app/test-pmd/testpmd.c print_stats, fwd_stats_display).
+ * test/fixtures/testpmd/loopback-*.out are recorded from real runs of DPDK 22.11's dpdk-testpmd.
  */
 import {VirtlabError} from '../errors.js'
 
@@ -94,4 +98,69 @@ export function testpmdRates(before: TestpmdStats, after: TestpmdStats, seconds:
       txPps: Math.max(0, p.txPackets - (b?.txPackets ?? 0)) / seconds,
     }
   })
+}
+
+// ---- --stats-period output and the exit summary -------------------------------------------------
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g
+
+/** One periodic snapshot: the stats of every port, in the order printed. */
+export interface TestpmdSnapshot {
+  index: number
+  ports: TestpmdPortStats[]
+}
+
+/** Every periodic snapshot of a `--stats-period` run (empty when testpmd printed none). */
+export function parseTestpmdStatsStream(text: string): TestpmdSnapshot[] {
+  const clean = text.replace(ANSI, '')
+  const parts = clean.split(/^Port statistics =+\s*$/m).slice(1)
+  const snapshots: TestpmdSnapshot[] = []
+  for (const part of parts) {
+    // The part ends where the next non-statistics output starts (the exit summary, events).
+    const end = part.search(/Forward statistics for port|Telling cores to stop/)
+    const body = end >= 0 ? part.slice(0, end) : part
+    if (!BANNER.test(body)) continue
+    // A snapshot cut off by the signal (no Tx-pps yet) is not a snapshot.
+    try {
+      snapshots.push({index: snapshots.length, ports: parseTestpmdPortStats(body).ports})
+    } catch {
+      continue
+    }
+  }
+  return snapshots
+}
+
+export interface TestpmdForwardStats {
+  port: number
+  rxPackets: number
+  rxDropped: number
+  txPackets: number
+  txDropped: number
+}
+
+/** The per-port "Forward statistics" testpmd prints when forwarding stops (undefined when absent: it did not stop cleanly). */
+export function parseTestpmdForwardStats(text: string): TestpmdForwardStats[] | undefined {
+  const clean = text.replace(ANSI, '')
+  const re = /Forward statistics for port (\d+)\s*-+\s*RX-packets:\s*(\d+)\s+RX-dropped:\s*(\d+)\s+RX-total:\s*\d+\s*TX-packets:\s*(\d+)\s+TX-dropped:\s*(\d+)/g
+  const out: TestpmdForwardStats[] = []
+  for (let m = re.exec(clean); m !== null; m = re.exec(clean)) {
+    out.push({port: Number(m[1]), rxPackets: Number(m[2]), rxDropped: Number(m[3]), txPackets: Number(m[4]), txDropped: Number(m[5])})
+  }
+  return out.length > 0 ? out : undefined
+}
+
+/**
+ * The steady-state windows of a run, testpmd's own "since last show" Rx-pps / Rx-bps (it times
+ * each window itself): the windows with traffic, less the first (it also covers the time before
+ * the peer connected) and, when traffic stopped before testpmd did, the last (it covers the stop).
+ */
+export function steadyWindows(snapshots: readonly TestpmdSnapshot[], port = 0): TestpmdPortStats[] {
+  const withPort = snapshots.map((s) => s.ports.find((p) => p.port === port)).filter((p): p is TestpmdPortStats => p !== undefined)
+  const first = withPort.findIndex((p) => p.rxPps > 0)
+  if (first < 0) return []
+  let last = withPort.length - 1
+  while (last > first && withPort[last]?.rxPps === 0) last -= 1
+  const stopped = last < withPort.length - 1
+  return withPort.slice(first + 1, stopped ? last : last + 1).filter((p) => p.rxPps > 0)
 }
