@@ -14,7 +14,14 @@ import {defineConfig} from 'vitest/config'
  * only, its iperf3 server on a port free at the start (test/helpers/free-port.ts), no daemon or
  * state shared with other files, ~5 s.
  */
-const REAL = ['test/guest/boot.test.ts', 'test/doctor/real-host.test.ts', 'test/e2e/**/*.test.ts', 'test/nested/**/*.real.test.ts']
+const REAL = ['test/guest/boot.test.ts', 'test/doctor/real-host.test.ts', 'test/e2e/**/*.test.ts', 'test/nested/host.real.test.ts']
+/**
+ * The shipped labs run inside a nested lab host (vhost-net, sriov-igb through --host): not yet
+ * reliable on our 2-core machines (L2 guests fall back to TCG inside TCG when L1's KVM probe runs
+ * under load, and then miss their boot timeout), so they are not part of `npm test`:
+ * `npm run test:nested-labs` runs them.
+ */
+const NESTED_LABS = ['test/nested/labs.real.test.ts']
 
 export default defineConfig({
   test: {
@@ -22,7 +29,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     projects: [
-      {extends: true, test: {name: 'unit', include: ['test/**/*.test.ts'], exclude: REAL}},
+      {extends: true, test: {name: 'unit', include: ['test/**/*.test.ts'], exclude: [...REAL, ...NESTED_LABS]}},
       {
         extends: true,
         test: {
@@ -32,6 +39,17 @@ export default defineConfig({
           globalSetup: ['test/real-setup.ts', 'test/nested/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 600_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'nested-labs',
+          include: NESTED_LABS,
+          fileParallelism: false,
+          globalSetup: ['test/real-setup.ts', 'test/nested/global-setup.ts'],
+          testTimeout: 1_800_000,
+          hookTimeout: 1_800_000,
         },
       },
     ],
