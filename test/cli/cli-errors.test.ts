@@ -109,7 +109,8 @@ describe('help, topics and completion (oclif plugins)', {timeout: 120_000}, () =
   it('`help` and `help up` work; the image topic has its own description', async () => {
     const help = await cli(['help'])
     expect(help.code).toBe(0)
-    expect(help.stdout).toMatch(/^TOPICS\n {2}image +Build and inspect the built-in guest image/m)
+    expect(help.stdout).toMatch(/^TOPICS\n(?: {2}\S.*\n(?: {9}.*\n)*)*? {2}image +Build and inspect the built-in guest image/m)
+    expect(help.stdout).toMatch(/^ {2}host +Target hosts/m)
     expect(help.stdout).toMatch(/^ {2}validate\n/m)
     const up = await cli(['help', 'up'])
     expect(up.code).toBe(0)
