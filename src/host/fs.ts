@@ -279,7 +279,15 @@ export class RootedFs implements HostFs {
     const target = this.resolve(hostPath)
     await this.checkParents(target, hostPath)
     let created = false
-    const existing = await fsp.lstat(target).catch(() => undefined)
+    const existing = await fsp.lstat(target).catch((error: unknown) => {
+      // A path under a file: mkdir(2) says ENOTDIR.
+      if (errnoCode(error) === 'ENOTDIR') throw error
+      return undefined
+    })
+    // Like mkdir(2) (and the SSH transport): an existing file that is not a directory is EEXIST.
+    if (existing !== undefined && !existing.isDirectory() && !existing.isSymbolicLink()) {
+      throw Object.assign(new Error(`EEXIST: file already exists, mkdir '${target}'`), {code: 'EEXIST', errno: -17, syscall: 'mkdir', path: target})
+    }
     if (existing === undefined) {
       await fsp.mkdir(path.dirname(target), {recursive: true, ...(options.mode === undefined ? {} : {mode: options.mode})})
       try {
