@@ -144,7 +144,9 @@ async function edit(fs: HostFs, env: Record<string, string | undefined>, change:
   }
   change(doc, hosts)
   const dir = path.slice(0, path.lastIndexOf('/')) || '/'
-  await fs.mkdir(dir, {mode: 0o700})
+  // Created 0700 when missing; an existing directory (say /tmp, or /etc for VIRTLAB_HOSTS_FILE=/etc/...)
+  // is never virtlab's to change.
+  await fs.mkdir(dir, {mode: 0o700, keepExisting: true})
   await fs.writeFile(path, doc.toString(), {atomic: true, mode: 0o600})
   return path
 }

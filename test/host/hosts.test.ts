@@ -52,6 +52,19 @@ describe('hosts file', () => {
     await expect(removeHost(fs, env, 'lab1')).rejects.toMatchObject({code: 'HOST_UNKNOWN'})
   })
 
+  it('a hosts file in an existing directory (/tmp, /etc...) leaves that directory as it was; a missing one is made 0700', async () => {
+    const shared = join(dir, 'shared')
+    mkdirSync(shared, {mode: 0o755})
+    const {chmodSync} = await import('node:fs')
+    chmodSync(shared, 0o1777)
+    const env = {VIRTLAB_HOSTS_FILE: join(shared, 'hosts.yaml')}
+    await addHost(fs, env, {name: 'lab1', url: 'ssh://root@10.0.0.1', sudo: false})
+    expect(statSync(shared).mode & 0o7777).toBe(0o1777)
+    const fresh = envFor()
+    await addHost(fs, fresh, {name: 'lab1', url: 'ssh://root@10.0.0.1', sudo: false})
+    expect(statSync(join(fresh.VIRTLAB_HOSTS_FILE, '..')).mode & 0o7777).toBe(0o700)
+  })
+
   it('reports every problem with file:line:column', async () => {
     const env = envFor('hosts:\n  lab2:\n    url: "ssh://root@a b"\n    sudo: yes\n    extra: 1\n  -bad:\n    url: ssh://x@y\n  ok:\n    url: ssh://-oProxyCommand=id\n')
     const error = await loadHostsFile(fs, env).catch((e: unknown) => e) as {code: string; message: string}
