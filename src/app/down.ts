@@ -125,7 +125,12 @@ async function downOne(ctx: Context, lab: string, force: boolean): Promise<DownL
       // --force: the tagged sweep is authoritative; steps whose undo failed are reported, then forgotten.
       result.notes.push(`undo failed for ${result.notUndone.map((n) => n.stepId).join(', ')}; forgotten (--force) after the tagged sweep`)
     }
-    if ((result.notUndone.length === 0 || force) && result.failed.length === 0) await ctx.target.fs.remove(journalPath(ctx.target.stateDir, lab))
+    if ((result.notUndone.length === 0 || force) && result.failed.length === 0) {
+      const journal = journalPath(ctx.target.stateDir, lab)
+      // A "journal" that is a directory or a link is not one virtlab wrote: never remove it.
+      if (read.state === 'corrupt' && read.code === 'JOURNAL_NOT_A_FILE') result.notes.push(`${journal} is not a journal file (${read.reason}); left as it is: remove it by hand if it is not needed`)
+      else await ctx.target.fs.remove(journal)
+    }
     return result
   } finally {
     await lock.release()

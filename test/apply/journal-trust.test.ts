@@ -101,4 +101,17 @@ describe('journals are validated, not trusted', () => {
     const read = await readJournal(ctx.target.fs, ctx.target.stateDir, 'demo', {runBase: ctx.target.runBase})
     expect(read).toMatchObject({state: 'corrupt', code: 'JOURNAL_NOT_A_FILE'})
   })
+
+  it('down --force of a lab whose journal is a directory: no raw EISDIR, the directory is left (virtlab did not make it) and named (fuzz case 10079)', async () => {
+    const host = newHost()
+    const ctx = host.context()
+    await up(ctx, 'demo')
+    const file = host.fs.resolve(journalPath(ctx.target.stateDir, 'demo'))
+    nodefs.rmSync(file)
+    nodefs.mkdirSync(file)
+    nodefs.writeFileSync(`${file}/keep`, 'not virtlab\'s')
+    const result = await downLab(ctx, {lab: 'demo', force: true})
+    expect(result.labs[0]?.notes.join('\n')).toMatch(/is not a journal file .*left as it is/)
+    expect(nodefs.readFileSync(`${file}/keep`, 'utf8')).toBe('not virtlab\'s')
+  })
 })
