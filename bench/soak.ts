@@ -32,6 +32,7 @@ import {join} from 'node:path'
 
 import {ensureLibvirtd} from '../src/host/daemons.js'
 import {BIN, type CliResult, type E2eEnv, type HostSnapshot, REPO, qemuPids, setUp, snapshot, tearDown} from '../test/e2e/harness.js'
+import {rng} from '../test/helpers/rng.js'
 
 // ---- options -----------------------------------------------------------------------------------
 
@@ -77,18 +78,6 @@ function parseArgs(argv: string[]): Options {
   o.interrupts = interrupts ?? (o.short ? 2 : 20)
   o.kills = kills ?? (o.short ? 2 : 10)
   return o
-}
-
-/** mulberry32: a small seeded PRNG, so a failing trial can be replayed with the same --seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 // ---- results -----------------------------------------------------------------------------------

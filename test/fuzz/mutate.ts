@@ -4,22 +4,19 @@
  * schema node that governs it, so a mutation picks values that are hostile *for that field*.
  */
 import {labJsonSchema} from '../../src/lab/schema.js'
+import {rng} from '../helpers/rng.js'
 
 // ---- seeded randomness -------------------------------------------------------------------------
 
 /** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
 export class Rng {
-  private state: number
+  private readonly source: () => number
   constructor(seed: number) {
-    this.state = seed >>> 0
+    this.source = rng(seed)
   }
 
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0
-    let t = this.state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+    return this.source()
   }
 
   int(n: number): number {
