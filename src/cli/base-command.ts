@@ -8,6 +8,7 @@
 import {Command, Errors, Flags} from '@oclif/core'
 
 import type {OpenContextOptions} from '../app/context.js'
+import type {ProgressSink} from '../host/progress.js'
 import type {Context} from '../host/target.js'
 import {describeFailure, failureJson, failureText} from './failure.js'
 
@@ -28,6 +29,28 @@ export abstract class VirtlabCommand extends Command {
     const ctx = await openContext(options)
     this.openTargets.push(ctx.target)
     return ctx
+  }
+
+  /** Progress for a command without a progress tree: its notes and warnings on stderr, nothing under --json. */
+  protected notesToStderr(): ProgressSink {
+    const json = this.jsonEnabled()
+    return (e) => {
+      if (!json && (e.type === 'info' || e.type === 'warn')) this.logToStderr(`${e.type === 'warn' ? 'warning: ' : ''}${e.title}${e.detail ? ` (${e.detail})` : ''}`)
+    }
+  }
+
+  /** Run `work` with a signal that SIGINT and SIGTERM abort (the use case then stops and cleans up). */
+  protected async abortOnSignals<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController()
+    const onSignal = () => controller.abort(new Error('interrupted'))
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    try {
+      return await work(controller.signal)
+    } finally {
+      process.removeListener('SIGINT', onSignal)
+      process.removeListener('SIGTERM', onSignal)
+    }
   }
 
   protected override async finally(error: Error | undefined): Promise<unknown> {

@@ -38,13 +38,9 @@ export default class Run extends VirtlabCommand {
     const json = this.jsonEnabled()
     const view = createProgressView({command: 'run', mode: chooseMode(json, process.stderr.isTTY), verbose: flags.verbose, stream: process.stderr})
     const ctx = await this.openContext({host: flags.host, stateDir: flags['state-dir'], progress: view.sink})
-    const controller = new AbortController()
-    const onSignal = () => controller.abort(new Error('interrupted'))
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
     let result: RunResult
     try {
-      result = await runLab(ctx, {
+      result = await this.abortOnSignals((signal) => runLab(ctx, {
         lab: args.lab,
         driver: flags.driver === 'libvirt' || flags.driver === 'qemu' ? flags.driver : undefined,
         allowDegraded: flags['allow-degraded'],
@@ -57,11 +53,9 @@ export default class Run extends VirtlabCommand {
         latencyCount: flags['latency-samples'],
         keepDaemons: flags['keep-daemons'],
         onPlan: (plan) => view.begin(plan),
-        signal: controller.signal,
-      })
+        signal,
+      }))
     } finally {
-      process.removeListener('SIGINT', onSignal)
-      process.removeListener('SIGTERM', onSignal)
       await view.end()
     }
     if (json) return result

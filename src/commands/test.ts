@@ -50,37 +50,25 @@ export default class Test extends VirtlabCommand {
     const ctx = await this.openContext({
       host: flags.host,
       stateDir: flags['state-dir'],
-      progress: (e) => {
-        if (!json && (e.type === 'info' || e.type === 'warn')) this.logToStderr(`${e.type === 'warn' ? 'warning: ' : ''}${e.title}${e.detail ? ` (${e.detail})` : ''}`)
-      },
+      progress: this.notesToStderr(),
     })
-    const controller = new AbortController()
-    const onSignal = () => controller.abort(new Error('interrupted'))
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-    let result: TestLabResult
-    try {
-      result = await testLab(ctx, {
-        lab: args.lab,
-        tests: flags.test,
-        trials: flags.trials,
-        durationS: flags.duration,
-        warmupS: flags.warmup,
-        sizes: parseSizes(flags.sizes),
-        zeroLoss: flags['zero-loss'],
-        lossTargetPct: flags['loss-target'] === undefined ? undefined : parsePercent(flags['loss-target'], '--loss-target'),
-        maxRateBps: flags['max-rate'] === undefined ? undefined : Number(flags['max-rate']) * 1e9,
-        noiseThresholdPct: flags['noise-threshold'] === undefined ? undefined : parsePercent(flags['noise-threshold'], '--noise-threshold'),
-        latencyCount: flags['latency-samples'],
-        port: flags.port,
-        outDir: flags.out,
-        dirs: flags.dir ?? [],
-        signal: controller.signal,
-      })
-    } finally {
-      process.removeListener('SIGINT', onSignal)
-      process.removeListener('SIGTERM', onSignal)
-    }
+    const result = await this.abortOnSignals((signal) => testLab(ctx, {
+      lab: args.lab,
+      tests: flags.test,
+      trials: flags.trials,
+      durationS: flags.duration,
+      warmupS: flags.warmup,
+      sizes: parseSizes(flags.sizes),
+      zeroLoss: flags['zero-loss'],
+      lossTargetPct: flags['loss-target'] === undefined ? undefined : parsePercent(flags['loss-target'], '--loss-target'),
+      maxRateBps: flags['max-rate'] === undefined ? undefined : Number(flags['max-rate']) * 1e9,
+      noiseThresholdPct: flags['noise-threshold'] === undefined ? undefined : parsePercent(flags['noise-threshold'], '--noise-threshold'),
+      latencyCount: flags['latency-samples'],
+      port: flags.port,
+      outDir: flags.out,
+      dirs: flags.dir ?? [],
+      signal,
+    }))
     if (json) return result
     const {allRows} = await import('../report/rows.js')
     const {renderText, reportTable} = await import('../report/table.js')

@@ -43,30 +43,18 @@ export default class BenchLoopback extends VirtlabCommand {
     const {benchLoopback} = await import('../../app/bench.js')
     const json = this.jsonEnabled()
     const ctx = createContext({
-      progress: (e) => {
-        if (!json && (e.type === 'info' || e.type === 'warn')) this.logToStderr(`${e.type === 'warn' ? 'warning: ' : ''}${e.title}${e.detail ? ` (${e.detail})` : ''}`)
-      },
+      progress: this.notesToStderr(),
     })
-    const controller = new AbortController()
-    const onSignal = () => controller.abort(new Error('interrupted'))
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-    let result: BenchLoopbackResult
-    try {
-      result = await benchLoopback(ctx, {
-        frameSizes: parseFrameSizes(flags['frame-sizes']),
-        durationS: flags.duration,
-        trials: flags.trials,
-        vhostCore: flags['vhost-core'],
-        virtioCore: flags['virtio-core'],
-        noiseThresholdPct: flags['noise-threshold'] === undefined ? undefined : parsePercent(flags['noise-threshold'], '--noise-threshold'),
-        outDir: flags.out,
-        signal: controller.signal,
-      })
-    } finally {
-      process.removeListener('SIGINT', onSignal)
-      process.removeListener('SIGTERM', onSignal)
-    }
+    const result = await this.abortOnSignals((signal) => benchLoopback(ctx, {
+      frameSizes: parseFrameSizes(flags['frame-sizes']),
+      durationS: flags.duration,
+      trials: flags.trials,
+      vhostCore: flags['vhost-core'],
+      virtioCore: flags['virtio-core'],
+      noiseThresholdPct: flags['noise-threshold'] === undefined ? undefined : parsePercent(flags['noise-threshold'], '--noise-threshold'),
+      outDir: flags.out,
+      signal,
+    }))
     if (json) return result
     const {renderLoopbackTable} = await import('../../report/loopback.js')
     this.log(renderLoopbackTable(result.result).trimEnd())
